@@ -1,0 +1,32 @@
+"""repotag: tag software repositories from their README with at most N tags from a controlled list.
+
+>>> from repotag import Tagger
+>>> tagger = Tagger.load()
+>>> tagger.tag(open("README.md").read(), id="6186").to_dict()
+"""
+
+from ._config import Settings
+from ._errors import ConfigError, InputError, ModelError, PromptError, RepotagError, TaxonomyError
+from ._prompt import TaggingPrompt, parse_prompt
+from ._rules import ScoredTag
+from ._tagger import Record, Tagger, TagResult
+from ._taxonomy import Tag, Taxonomy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "InputError",
+    "ModelError",
+    "PromptError",
+    "Record",
+    "RepotagError",
+    "ScoredTag",
+    "Settings",
+    "Tag",
+    "TagResult",
+    "Tagger",
+    "TaggingPrompt",
+    "Taxonomy",
+    "parse_prompt",
+]

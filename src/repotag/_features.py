@@ -1,0 +1,177 @@
+"""Features: turning cleaned READMEs into vectors.
+
+Two views of a document are combined: a MiniLM sentence embedding of its
+opening (what the project is, in meaning), run through ONNX Runtime with int8
+weights so no torch is needed, and TF-IDF word n-grams of the cleaned text
+(the exact vocabulary: "kubernetes", "orm", "wasm").
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    import numpy as np
+
+from ._cleaning import clean_readme
+
+#: Tokens of each document the sentence encoder reads; 128 is 3.5x faster than 256
+#: at a small cost in accuracy (see docs/model-card.md).
+DEFAULT_MAX_TOKENS = 128
+
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+_README_FILE = re.compile(r"^readme(\.[a-z0-9]+)*$", re.IGNORECASE)
+
+
+def repository_name(record_id: Any) -> str | None:
+    """The repository name carried by an id like ``owner/name`` or ``name/README.md``, else ``None``."""
+    if not isinstance(record_id, str):
+        return None
+    parts = [part for part in record_id.strip().split("/") if part]
+    if parts and _README_FILE.match(parts[-1]):
+        return parts[-2] if len(parts) >= 2 else None
+    return parts[-1] if len(parts) >= 2 else None
+
+
+def _readable_name(name: str) -> str:
+    return _SEPARATORS.sub(" ", _CAMEL.sub(r"\1 \2", name)).strip()
+
+
+def document_text(readme: str, name: str | None = None) -> str:
+    """The text the model reads: the repository name, then the cleaned README."""
+    cleaned = clean_readme(readme).text
+    if name:
+        return f"{_readable_name(name)}. {cleaned}".strip()
+    return cleaned
+
+
+class SentenceEncoder:
+    """all-MiniLM-L6-v2 exported to ONNX: mean-pooled, L2-normalised embeddings.
+
+    The ONNX graph includes pooling and normalisation, so one ``run`` gives
+    the sentence vector. The session is created on first use, which keeps
+    the object cheap to build and to send to worker processes.
+    """
+
+    def __init__(self, directory: str | Path, max_tokens: int = DEFAULT_MAX_TOKENS, threads: int = 0):
+        self.directory = Path(directory)
+        self.max_tokens = max_tokens
+        self.threads = threads
+        self._session = None
+        self._tokenizer = None
+
+    def __getstate__(self) -> dict:
+        return {"directory": self.directory, "max_tokens": self.max_tokens, "threads": self.threads}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
+
+    def _load(self) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(self.directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        tokenizer = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
+        tokenizer.enable_truncation(self.max_tokens)
+        tokenizer.no_padding()  # the saved tokenizer may carry padding; runs are one text each
+        self._tokenizer = tokenizer
+
+    @property
+    def dimension(self) -> int:
+        if self._session is None:
+            self._load()
+        return int(self._session.get_outputs()[0].shape[-1])
+
+    def encode(self, texts: Sequence[str]) -> "np.ndarray":
+        """Embed texts; rows are unit vectors (float32).
+
+        One text per run: the int8 graph scales activations per run, so a
+        padded batch would make a README's vector depend on its neighbours.
+        Unpadded single runs are deterministic and, on CPU, no slower.
+        """
+        import numpy as np
+
+        if self._session is None:
+            self._load()
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        # A word is at least one token, so this prefix always fills the token budget;
+        # it spares the tokenizer from reading whole READMEs only to truncate them.
+        prefix_chars = self.max_tokens * 12
+        for row, encoding in enumerate(self._tokenizer.encode_batch([t[:prefix_chars] for t in texts])):
+            ids = np.array([encoding.ids], dtype=np.int64)
+            feed = {
+                "input_ids": ids,
+                "attention_mask": np.ones_like(ids),
+                "token_type_ids": np.zeros_like(ids),
+            }
+            out[row] = self._session.run(None, feed)[0][0]
+        return out
+
+
+class LexicalFeatures:
+    """TF-IDF over word uni- and bi-grams, stored as plain arrays (no pickles)."""
+
+    def __init__(self, max_features: int = 30_000, min_df: int = 3):
+        self.max_features = max_features
+        self.min_df = min_df
+        self._vectorizer = None
+
+    def _new_vectorizer(self, vocabulary=None):
+        import numpy as np
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        return TfidfVectorizer(
+            ngram_range=(1, 2),
+            min_df=1 if vocabulary is not None else self.min_df,
+            max_features=None if vocabulary is not None else self.max_features,
+            sublinear_tf=True,
+            vocabulary=vocabulary,
+            dtype=np.float32,
+        )
+
+    def fit(self, texts: Sequence[str]) -> "LexicalFeatures":
+        vectorizer = self._new_vectorizer()
+        try:
+            vectorizer.fit(texts)
+        except ValueError:
+            # Too few documents for min_df: keep every term instead.
+            vectorizer = self._new_vectorizer()
+            vectorizer.min_df = 1
+            vectorizer.fit(texts)
+        self._vectorizer = vectorizer
+        return self
+
+    @property
+    def size(self) -> int:
+        return len(self._vectorizer.vocabulary_) if self._vectorizer is not None else 0
+
+    def transform(self, texts: Sequence[str]):
+        return self._vectorizer.transform(texts)
+
+    def state(self) -> "tuple[dict, np.ndarray]":
+        """JSON-able settings and vocabulary, and the idf weights."""
+        import numpy as np
+
+        vocabulary = sorted(self._vectorizer.vocabulary_, key=self._vectorizer.vocabulary_.get)
+        settings = {"max_features": self.max_features, "min_df": self.min_df, "vocabulary": vocabulary}
+        return settings, self._vectorizer.idf_.astype(np.float32)
+
+    @classmethod
+    def from_state(cls, settings: dict, idf: "np.ndarray") -> "LexicalFeatures":
+        import numpy as np
+
+        features = cls(settings["max_features"], settings["min_df"])
+        vectorizer = features._new_vectorizer(vocabulary={term: i for i, term in enumerate(settings["vocabulary"])})
+        vectorizer.idf_ = np.asarray(idf, dtype=np.float64)
+        features._vectorizer = vectorizer
+        return features

@@ -1,0 +1,61 @@
+"""Tagging rules: from per-tag probabilities to the final, valid tag list.
+
+The rules hold whatever the model does: only tags of the taxonomy, each at
+most once, at most ``max_tags``, most probable first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ._errors import ConfigError
+from ._taxonomy import Tag, Taxonomy
+
+
+@dataclass(frozen=True)
+class ScoredTag:
+    """A tag chosen for a README, with the model's confidence in it (0 to 1)."""
+
+    tag: Tag
+    score: float
+
+    def to_dict(self, scores: bool = False) -> dict[str, Any]:
+        data = self.tag.to_dict()
+        if scores:
+            data["score"] = round(float(self.score), 4)
+        return data
+
+
+def check_max_tags(max_tags: Any, taxonomy: Taxonomy) -> int:
+    """Validate a tag limit against a taxonomy; returns it as an int."""
+    if isinstance(max_tags, bool) or not isinstance(max_tags, int):
+        raise ConfigError("max_tags must be a whole number")
+    if max_tags < 1:
+        raise ConfigError("max_tags must be at least 1")
+    if max_tags > len(taxonomy):
+        raise ConfigError(f"max_tags {max_tags} exceeds the taxonomy size ({len(taxonomy)} tags)")
+    return max_tags
+
+
+def select_tags(
+    scores: Sequence[float],
+    taxonomy: Taxonomy,
+    max_tags: int,
+    threshold: float,
+    min_top_score: float = 0.0,
+) -> list[ScoredTag]:
+    """Choose tags: the most probable one, then others whose score reaches ``threshold``.
+
+    ``scores`` follows the taxonomy's order. Ties keep taxonomy order.
+    """
+    if len(scores) != len(taxonomy):
+        raise ValueError("one score per taxonomy tag is required")
+    ranked = sorted(range(len(taxonomy)), key=lambda i: (-float(scores[i]), i))
+    chosen: list[ScoredTag] = []
+    for position, index in enumerate(ranked[:max_tags]):
+        score = float(scores[index])
+        if score < (min_top_score if position == 0 else threshold):
+            break
+        chosen.append(ScoredTag(taxonomy[index], score))
+    return chosen

@@ -1,0 +1,174 @@
+"""Training: fitting a :class:`TagModel` with cross-validated calibration and thresholds.
+
+Used by ``repotag train`` for a user's labelled READMEs and by
+``scripts/build_default_model.py`` for the embedded default.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._errors import InputError, ModelError
+from ._evaluation import EvaluationReport, TaggingEvaluator
+from ._features import SentenceEncoder, document_text, repository_name
+from ._model import TagModel, _sigmoid
+from ._rules import select_tags
+from ._taxonomy import Taxonomy, tag_key
+
+THRESHOLD_GRID = tuple(round(x, 2) for x in np.arange(0.1, 0.71, 0.05))
+
+
+@dataclass
+class LabelledDocument:
+    """A training example: the text the model reads and its tag names."""
+
+    id: Any
+    text: str
+    tags: list[str]
+    weight: float = 1.0
+    #: Out-of-fold predictions are made (and scored) for documents marked here.
+    evaluate: bool = True
+
+
+def read_labelled(path: str | Path, taxonomy: Taxonomy) -> list[LabelledDocument]:
+    """Read ``{"id", "readme", "tags"}`` JSONL lines; tags are names (or ``{"name"}`` objects) of ``taxonomy``."""
+    documents = []
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                readme, tags = row["readme"], row["tags"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise InputError(f"{path}:{number}: expected a JSON object with 'readme' and 'tags'") from None
+            names = []
+            for item in tags:
+                name = item.get("name") if isinstance(item, dict) else item
+                tag = taxonomy.get(name) if isinstance(name, str) else None
+                if tag is None:
+                    raise InputError(f"{path}:{number}: tag {name!r} is not in the taxonomy")
+                names.append(tag.key)
+            text = document_text(str(readme), row.get("name") or repository_name(row.get("id")))
+            documents.append(LabelledDocument(row.get("id", number), text, names))
+    if not documents:
+        raise InputError(f"{path}: no labelled READMEs")
+    return documents
+
+
+def fit_platt(scores: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
+    """Platt scaling: (a, b) so that sigmoid(a * score + b) matches the targets."""
+    from sklearn.linear_model import LogisticRegression
+
+    if targets.min() == targets.max():
+        return (1.0, 0.0)
+    platt = LogisticRegression(C=1e4, max_iter=1000).fit(scores.reshape(-1, 1), targets)
+    return float(platt.coef_[0, 0]), float(platt.intercept_[0])
+
+
+def predictions_at(
+    probabilities: np.ndarray, taxonomy: Taxonomy, max_tags: int, threshold: float
+) -> tuple[list[list[str]], list[list[float]]]:
+    tags, scores = [], []
+    for row in probabilities:
+        chosen = select_tags(row, taxonomy, max_tags, threshold)
+        tags.append([c.tag.key for c in chosen])
+        scores.append([c.score for c in chosen])
+    return tags, scores
+
+
+def best_threshold(
+    probabilities: np.ndarray, gold: Sequence[Sequence[str]], taxonomy: Taxonomy, max_tags: int = 3
+) -> float:
+    """The threshold of :data:`THRESHOLD_GRID` with the best micro-F1 (ties: the higher one)."""
+    evaluator = TaggingEvaluator(dict(enumerate(gold)))
+    best = (-1.0, 0.0)
+    for threshold in THRESHOLD_GRID:
+        predicted, _ = predictions_at(probabilities, taxonomy, max_tags, threshold)
+        score = evaluator(dict(enumerate(predicted))).micro_f1
+        best = max(best, (score, threshold))
+    return best[1]
+
+
+@dataclass
+class TrainingResult:
+    """A fitted model and its cross-validated report (``None`` when too few examples)."""
+
+    model: TagModel
+    report: EvaluationReport | None
+    oof_probabilities: np.ndarray | None
+
+
+def train_model(
+    taxonomy: Taxonomy,
+    documents: Sequence[LabelledDocument],
+    *,
+    folds: int = 5,
+    max_tags: int = 3,
+    n_jobs: int = 1,
+    encoder: SentenceEncoder | None = None,
+    calibrate_zero_shot: bool = False,
+    seed: int = 0,
+    embeddings: np.ndarray | None = None,
+    **params,
+) -> TrainingResult:
+    """Fit a model; with enough documents, first cross-validate to calibrate and pick the threshold.
+
+    Calibration, the threshold and the report come from out-of-fold predictions
+    of the documents marked ``evaluate``; the final model is fit on everything.
+    """
+    from sklearn.model_selection import KFold
+
+    model = TagModel.for_taxonomy(taxonomy, encoder, **params)
+    texts = [d.text for d in documents]
+    labels = [d.tags for d in documents]
+    weights = np.array([d.weight for d in documents])
+    if embeddings is None:
+        embeddings = model.embed(texts)
+    evaluated = np.array([i for i, d in enumerate(documents) if d.evaluate])
+    report = oof = None
+    if len(evaluated) >= 2 * folds:
+        keys = taxonomy.keys
+        logits = np.zeros((len(evaluated), len(keys)))
+        trained_in_fold = np.zeros((len(evaluated), len(keys)), dtype=bool)
+        for train_part, test_part in KFold(folds, shuffle=True, random_state=seed).split(evaluated):
+            held_out = set(evaluated[test_part].tolist())
+            keep = np.array([i for i in range(len(documents)) if i not in held_out])
+            fold_model = TagModel.for_taxonomy(taxonomy, model.encoder, **params)
+            fold_model.fit([texts[i] for i in keep], [labels[i] for i in keep], weights[keep], embeddings[keep], n_jobs)
+            rows = evaluated[test_part]
+            logits[test_part] = fold_model.trained_logits([texts[i] for i in rows], embeddings[rows])
+            trained = [keys.index(k) for k in fold_model.config.trained_tags]
+            trained_in_fold[np.ix_(test_part, trained)] = True
+        targets = np.zeros_like(logits, dtype=np.int8)
+        for row, i in enumerate(evaluated):
+            for tag in labels[i]:
+                targets[row, keys.index(tag_key(tag))] = 1
+        model.config.calibration = fit_platt(logits[trained_in_fold], targets[trained_in_fold])
+        if calibrate_zero_shot:
+            cosine = embeddings[evaluated] @ model.tag_embeddings([(k, model.describe(k)) for k in keys]).T
+            model.config.zero_shot = fit_platt(cosine.ravel(), targets.ravel())
+        a, b = model.config.calibration
+        oof = np.where(trained_in_fold, _sigmoid(a * logits + b), 0.0)
+        # Tags a fold could not train are scored zero-shot, as at prediction time.
+        zero = model.zero_shot_proba(embeddings[evaluated], [(k, model.describe(k)) for k in keys])
+        oof = np.where(trained_in_fold, oof, zero)
+        gold = [labels[i] for i in evaluated]
+        model.config.threshold = best_threshold(oof, gold, taxonomy, max_tags)
+        predicted, scores = predictions_at(oof, taxonomy, max_tags, model.config.threshold)
+        ids = [documents[i].id for i in evaluated]
+        report = TaggingEvaluator(dict(zip(ids, gold)))(dict(zip(ids, predicted)), dict(zip(ids, scores)))
+    if not any(labels):
+        raise ModelError("no document has a tag: nothing to learn")
+    model.fit(texts, labels, weights, embeddings, n_jobs)
+    model.config.card["taxonomy"] = taxonomy.to_list()
+    return TrainingResult(model, report, oof)

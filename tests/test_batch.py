@@ -1,0 +1,165 @@
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from repotag import InputError
+from repotag._batch import completed_keys, read_records, run_batch
+from repotag.cli import main
+
+TOPICS = [
+    "a command-line tool to search files", "a fast JSON parser library", "a React component library",
+    "a relational database engine", "a video game about space", "a Kubernetes operator for deployments",
+    "a deep learning framework for training neural networks", "a terminal emulator with GPU rendering",
+]
+
+
+def readme(i: int) -> str:
+    return f"# project-{i}\n\nProject {i} is {TOPICS[i % len(TOPICS)]}."
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_jsonl_with_bad_records_and_duplicates(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "a", "readme": readme(0)},
+        "{this is not json",
+        {"readme": "no id here"},
+        {"id": "b"},
+        {"id": "c", "readme": "nul\u0000bytes\u0000" * 10},
+        {"id": 7, "readme": readme(1)},
+        {"id": "a", "readme": readme(2)},
+        {"id": "d", "readme": ""},
+    ])
+    out = tmp_path / "out.jsonl"
+    summary = run_batch(source, out, workers=1)
+    rows = lines(out)
+    assert [r["id"] for r in rows] == ["a", None, None, "b", "c", 7, "d"]
+    assert rows[1] == {"id": None, "error": "line 2: malformed JSON (JSONDecodeError)", "line": 2}
+    assert rows[2] == {"id": None, "error": "line 3: record has no id", "line": 3}
+    assert rows[3] == {"id": "b", "error": "record has no 'readme' field"}
+    assert rows[4] == {"id": "c", "error": "input is binary, not text: it holds NUL characters"}
+    assert rows[6] == {"id": "d", "tags": []}
+    assert "tags" in rows[0] and "tags" in rows[5]
+    assert (summary.done, summary.errors, summary.duplicates, summary.duplicate_ids) == (7, 4, 1, ["a"])
+
+
+def test_csv_parquet_and_directory_inputs_agree(tmp_path):
+    records = [{"id": f"team/r{i}", "readme": readme(i)} for i in range(5)]
+    jsonl = write_jsonl(tmp_path / "in.jsonl", records)
+    with open(tmp_path / "in.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["id", "readme"])
+        writer.writeheader()
+        writer.writerows(records)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(records), tmp_path / "in.parquet")
+    folder = tmp_path / "dir"
+    for r in records:
+        (folder / r["id"]).mkdir(parents=True)
+        (folder / r["id"] / "README.md").write_text(r["readme"])
+    outputs = {}
+    for name, source in [("jsonl", jsonl), ("csv", tmp_path / "in.csv"), ("parquet", tmp_path / "in.parquet")]:
+        run_batch(source, tmp_path / f"{name}.out.jsonl", workers=1)
+        outputs[name] = lines(tmp_path / f"{name}.out.jsonl")
+    assert outputs["jsonl"] == outputs["csv"] == outputs["parquet"]
+    run_batch(folder, tmp_path / "dir.out.jsonl", workers=1)
+    by_dir = lines(tmp_path / "dir.out.jsonl")
+    # A directory's ids are relative paths; the repository name is the README's folder either way.
+    assert [r["id"] for r in by_dir] == [f"team/r{i}/README.md" for i in range(5)]
+    assert [r["tags"] for r in by_dir] == [r["tags"] for r in outputs["jsonl"]]
+
+
+def test_input_errors(tmp_path):
+    with pytest.raises(InputError, match="input not found"):
+        list(read_records(tmp_path / "missing.jsonl"))
+    (tmp_path / "x.txt").write_text("x")
+    with pytest.raises(InputError, match="unknown input format"):
+        read_records(tmp_path / "x.txt")
+    (tmp_path / "bad.csv").write_text("name,text\na,b\n")
+    with pytest.raises(InputError, match="CSV needs a header with 'id' and 'readme' columns"):
+        list(read_records(tmp_path / "bad.csv"))
+
+
+def test_existing_output_needs_resume(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "readme": readme(1)}])
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": 1, "tags": []}\n')
+    with pytest.raises(InputError, match="exists: pass --resume"):
+        run_batch(source, out, workers=1)
+
+
+def test_resume_skips_done_ids_and_repairs_a_torn_line(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "readme": readme(i)} for i in range(10)] + ["{bad"])
+    full = tmp_path / "full.jsonl"
+    run_batch(source, full, workers=1)
+    partial = tmp_path / "partial.jsonl"
+    kept = full.read_text().splitlines(keepends=True)[:4]
+    partial.write_text("".join(kept) + '{"id": 4, "ta')  # killed mid-write
+    assert completed_keys(partial) == {f"id:{i}" for i in range(4)}
+    assert partial.read_text() == "".join(kept)
+    summary = run_batch(source, partial, workers=1, resume=True)
+    assert summary.skipped == 4 and summary.done == 7
+    assert partial.read_text() == full.read_text()
+    again = run_batch(source, partial, workers=1, resume=True)
+    assert again.done == 0 and again.skipped == 11
+
+
+def test_two_workers_give_the_same_output_in_order(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "readme": readme(i)} for i in range(300)])
+    run_batch(source, tmp_path / "one.jsonl", workers=1)
+    run_batch(source, tmp_path / "two.jsonl", workers=2)
+    assert (tmp_path / "one.jsonl").read_text() == (tmp_path / "two.jsonl").read_text()
+
+
+def test_cli_batch_summary(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "readme": readme(1)}, {"id": "a", "readme": "x"}])
+    result = CliRunner().invoke(main, ["batch", str(source), "-o", str(tmp_path / "o.jsonl"), "--workers", "1"])
+    assert result.exit_code == 0
+    assert result.stderr.startswith("done 1, skipped 0 (already in output), errors 0, duplicate ids 1, in ")
+    assert 'duplicate ids in input (first kept): "a"' in result.stderr
+    result = CliRunner().invoke(main, ["batch", str(source), "-o", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 2 and "exists: pass --resume" in result.stderr
+    result = CliRunner().invoke(main, ["batch", str(source), "-o", str(tmp_path / "p.jsonl"), "--workers", "0"])
+    assert result.exit_code == 2
+
+
+@pytest.mark.slow
+def test_kill_at_a_random_point_then_resume_gives_every_id_once(tmp_path):
+    count = 20_000
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": f"id-{i}", "readme": readme(i)} for i in range(count)])
+    command = [sys.executable, "-m", "repotag", "batch", str(source), "--workers", "2", "-o"]
+    reference = tmp_path / "reference.jsonl"
+    subprocess.run(command + [str(reference)], check=True, capture_output=True)
+    killed = tmp_path / "killed.jsonl"
+    process = subprocess.Popen(command + [str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.time() + 120
+    target = random.Random().randint(500, count - 2000)
+    while time.time() < deadline and (not killed.exists() or killed.stat().st_size < target * 60):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    written = len(killed.read_bytes().splitlines())
+    assert 0 < written < count, f"kill landed after {written} lines"
+    subprocess.run(command + [str(killed), "--resume"], check=True, capture_output=True)
+    resumed = lines(killed)
+    ids = [r["id"] for r in resumed]
+    assert len(ids) == count and len(set(ids)) == count
+    expected = {r["id"]: r["tags"] for r in lines(reference)}
+    assert {r["id"]: r["tags"] for r in resumed} == expected

@@ -1,0 +1,154 @@
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import make_prompt
+from repotag import Taxonomy
+from repotag.cli import main
+
+README = "# ripgrep\nripgrep is a command-line search tool that recursively searches directories for a regex.\n"
+
+
+def run(*args, input=None):
+    result = CliRunner().invoke(main, [str(a) for a in args], input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def readme(tmp_path):
+    path = tmp_path / "README.md"
+    path.write_text(README)
+    return path
+
+
+def test_tag_prints_the_contract(readme):
+    code, out, _ = run("tag", readme, "--id", "6186")
+    data = json.loads(out)
+    assert code == 0 and data["id"] == "6186" and 1 <= len(data["tags"]) <= 3
+    assert all(tag in Taxonomy.default().to_list() for tag in data["tags"])
+
+
+def test_tag_stdin_scores_and_max_tags():
+    code, out, _ = run("tag", "-", "--max-tags", "1", "--scores", input=README)
+    data = json.loads(out)
+    assert code == 0 and data["id"] is None and len(data["tags"]) == 1 and 0 < data["tags"][0]["score"] <= 1
+
+
+def test_custom_taxonomy_of_names(readme, tmp_path):
+    tags = tmp_path / "tags.json"
+    tags.write_text('["search", "cooking", "gardening"]')
+    code, out, _ = run("tag", readme, "--taxonomy", tags, "--max-tags", "1")
+    assert code == 0 and json.loads(out)["tags"] == [{"id": 1, "name": "search"}]
+
+
+def test_empty_file_is_valid_json_with_no_tags(tmp_path):
+    empty = tmp_path / "empty.md"
+    empty.write_text("  \n")
+    code, out, _ = run("tag", empty, "--id", "x")
+    assert code == 0 and json.loads(out) == {"id": "x", "tags": []}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--max-tags", "0"], "repotag: error: max_tags must be at least 1"),
+        (["--max-tags", "91"], "repotag: error: max_tags 91 exceeds the taxonomy size (90 tags)"),
+    ],
+)
+def test_bad_max_tags(readme, args, message):
+    code, out, err = run("tag", readme, *args)
+    assert code == 2 and out == "" and err.strip() == message
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [("", "taxonomy file is empty"), ("nope", "taxonomy is not valid JSON: Expecting value at line 1"),
+     ('["a", "a"]', "duplicate tag name 'a'"), ('[{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]', "duplicate tag id 1"),
+     ('[{"id": 1}]', "tag #1 has no name")],
+)
+def test_bad_taxonomy_file(readme, tmp_path, content, message):
+    tags = tmp_path / "tags.json"
+    tags.write_text(content)
+    code, _, err = run("tag", readme, "--taxonomy", tags)
+    assert code == 2 and err.strip() == f"repotag: error: {message}"
+
+
+def test_binary_and_missing_files(tmp_path):
+    binary = tmp_path / "logo.png"
+    binary.write_bytes(bytes(range(256)) * 8)
+    code, _, err = run("tag", binary)
+    assert code == 2 and err.strip() == "repotag: error: input is binary, not text: give a README in UTF-8 or UTF-16"
+    code, _, err = run("tag", tmp_path / "nope.md")
+    assert code == 2 and err.strip() == f"repotag: error: file not found: {tmp_path / 'nope.md'}"
+
+
+def test_prompt_command(tmp_path):
+    path = tmp_path / "prompt.txt"
+    path.write_text(make_prompt("A game engine for 2D and 3D games with an editor.", record_id="9", limit=1))
+    code, out, _ = run("prompt", path)
+    assert code == 0 and json.loads(out) == {"id": 9, "tags": [{"id": 81, "name": "game-engine "}]}
+    path.write_text("no prompt here")
+    code, _, err = run("prompt", path)
+    assert code == 2 and err.startswith("repotag: error: not a tagging prompt")
+
+
+def test_every_example_prompt_gives_expected_json(shared):
+    paths = sorted((shared / "examples" / "prompts").glob("*.txt"))
+    assert len(paths) == 5
+    allowed = Taxonomy.default().to_list()
+    for path in paths:
+        code, out, _ = run("prompt", path)
+        data = json.loads(out)
+        assert code == 0 and set(data) == {"id", "tags"} and isinstance(data["id"], str)
+        assert 1 <= len(data["tags"]) <= 3 and all(t in allowed for t in data["tags"])
+
+
+def test_real_process_has_no_traceback(tmp_path):
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + random.Random(0).randbytes(4000))
+    done = subprocess.run([sys.executable, "-m", "repotag", "tag", str(binary)], capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_train_then_tag_and_eval_with_the_model(tmp_path):
+    tags = tmp_path / "tags.json"
+    tags.write_text(json.dumps([{"id": "db", "name": "database"}, {"id": "g", "name": "game"}, {"id": "x", "name": "music"}]))
+    labels = tmp_path / "labels.jsonl"
+    rows = [{"id": f"d{i}", "readme": f"# DB{i}\nA {w} database engine.", "tags": ["database"]}
+            for i, w in enumerate(["SQL", "graph", "document", "key-value", "time-series", "vector"])]
+    rows += [{"id": f"g{i}", "readme": f"# G{i}\nA {w} video game.", "tags": ["game"]}
+             for i, w in enumerate(["puzzle", "racing", "chess", "shooter", "platformer", "strategy"])]
+    labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = tmp_path / "model"
+    code, out, err = run("train", labels, "--taxonomy", tags, "-o", model, "--folds", "3")
+    assert code == 0 and (model / "model.json").is_file(), err
+    assert "trained 2 of 3 tags on 12 READMEs (1 zero-shot)" in err
+    assert json.loads(out)["cross_validated"]["count"] == 12
+    readme = tmp_path / "r.md"
+    readme.write_text("# Chessy\nA chess video game you play in the browser.")
+    code, out, _ = run("tag", readme, "--model", model, "--max-tags", "1")
+    assert json.loads(out)["tags"] == [{"id": "g", "name": "game"}]
+    readmes = tmp_path / "readmes.jsonl"
+    readmes.write_text("".join(json.dumps({"id": r["id"], "readme": r["readme"]}) + "\n" for r in rows))
+    gold = tmp_path / "labels-gold.jsonl"
+    gold.write_text("".join(json.dumps({"id": r["id"], "tags": r["tags"]}) + "\n" for r in rows))
+    code, out, _ = run("eval", model, gold, "--readmes", readmes, "--json")
+    assert code == 0 and json.loads(out)["top1_hit"] == 1.0
+
+
+def test_eval_of_a_predictions_file_writes_a_chart(tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"id": "a", "tags": ["cli"]}\n{"id": "b", "tags": ["ai", "chat"]}\n')
+    pred = tmp_path / "pred.jsonl"
+    pred.write_text('{"id": "a", "tags": [{"id": 4, "name": "cli", "score": 0.9}]}\n'
+                    '{"id": "b", "tags": [{"id": 21, "name": "chat", "score": 0.6}]}\n')
+    chart = tmp_path / "chart.png"
+    code, out, _ = run("eval", pred, gold, "--chart", chart)
+    assert code == 0 and "micro-F1   0.8000" in out and "top-1 hit  1.0000" in out
+    assert chart.read_bytes()[:4] == b"\x89PNG"
+    code, _, err = run("eval", tmp_path / "nothing", gold)
+    assert code == 2 and "neither a predictions file" in err

@@ -1,0 +1,32 @@
+from pathlib import Path
+
+import pytest
+
+from repotag import ConfigError, Settings
+
+
+def test_defaults_are_valid():
+    settings = Settings()
+    assert settings.max_tags == 3 and settings.model is None and settings.api_key is None
+
+
+def test_from_env_reads_prefixed_variables_and_overrides_win():
+    env = {"REPOTAG_MAX_TAGS": "5", "REPOTAG_MODEL": "/m", "REPOTAG_API_KEY": "k", "OTHER": "x"}
+    settings = Settings.from_env(env, max_tags=2)
+    assert settings.max_tags == 2 and settings.model == Path("/m") and settings.api_key == "k"
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [({"max_tags": 0}, "max_tags must be at least 1"), ({"threads": -1}, "threads must be 0 (automatic) or more"),
+     ({"max_body_bytes": 10}, "max_body_bytes must be at least 1024"), ({"api_key": ""}, "api_key must not be empty")],
+)
+def test_validated_on_construction(values, message):
+    with pytest.raises(ConfigError) as info:
+        Settings(**values)
+    assert str(info.value) == message
+
+
+def test_bad_env_value_is_one_clear_error():
+    with pytest.raises(ConfigError, match="REPOTAG_MAX_TAGS='many' is not a valid value"):
+        Settings.from_env({"REPOTAG_MAX_TAGS": "many"})

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from repotag._features import LexicalFeatures, SentenceEncoder, document_text, repository_name
+from repotag._model import bundled_model_dir
+
+
+@pytest.mark.parametrize(
+    "record_id, name",
+    [("Geal/nom", "nom"), ("https://github.com/a/b/", "b"), ("6186", None), (6186, None), (None, None), ("/x", None),
+     ("tools/ripgrep/README.md", "ripgrep"), ("ripgrep/readme.rst", "ripgrep"), ("README.md", None)],
+)
+def test_repository_name(record_id, name):
+    assert repository_name(record_id) == name
+
+
+def test_document_text_leads_with_readable_name():
+    assert document_text("# T\n\nA tool.", "fastAPI_utils") == "fast API utils. T. A tool."
+    assert document_text("# T\n\nA tool.") == "T. A tool."
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return SentenceEncoder(bundled_model_dir() / "encoder")
+
+
+def test_encoder_gives_unit_vectors_independent_of_batch_order(encoder):
+    texts = ["a fast JSON parser", "terminal emulator written in Rust with GPU rendering " * 5, "x"]
+    together = encoder.encode(texts)
+    assert together.shape == (3, 384) and together.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-4)
+    alone = np.vstack([encoder.encode([t]) for t in texts])
+    np.testing.assert_array_equal(together, alone)
+    assert encoder.encode([]).shape == (0, 384)
+
+
+def test_encoder_meaning(encoder):
+    query, near, far = encoder.encode(["database engine", "a SQL database server", "a video game about cats"])
+    assert query @ near > query @ far
+
+
+def test_lexical_state_round_trip():
+    texts = ["fast json parser", "json parser for rust", "terminal emulator", "terminal json"]
+    features = LexicalFeatures(max_features=100, min_df=1).fit(texts)
+    settings, idf = features.state()
+    restored = LexicalFeatures.from_state(settings, idf)
+    assert (features.transform(texts) != restored.transform(texts)).nnz == 0
+    assert restored.size == features.size

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from repotag import ModelError, Taxonomy
+from repotag._model import TagModel
+
+TAX = Taxonomy.from_json([
+    {"id": 1, "name": "database", "description": "SQL and NoSQL database engines"},
+    {"id": 2, "name": "game", "description": "video games to play"},
+    {"id": 3, "name": "cli", "description": "command-line tools"},
+    {"id": 4, "name": "music", "description": "audio players, music theory and songs"},
+])
+DOCS = [
+    "a relational SQL database engine", "key-value database storage engine", "time series database server",
+    "a platformer video game", "an open world game with dragons", "multiplayer shooter game",
+    "command-line tool to rename files", "a terminal command-line utility for git", "cli for uploading files",
+]
+LABELS = [["database"]] * 3 + [["game"]] * 3 + [["cli"]] * 3
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return TagModel.for_taxonomy(TAX, regularization=10.0).fit(DOCS, LABELS)
+
+
+def test_training_learns_a_tiny_labelled_set(trained):
+    proba = trained.predict_proba(["an embedded SQL database", "a puzzle game", "a command-line tool"])
+    assert list(proba.argmax(axis=1)) == [0, 1, 2]
+    assert trained.config.trained_tags == ["database", "game", "cli"]
+
+
+def test_tag_without_examples_falls_back_to_zero_shot(trained):
+    proba = trained.predict_proba(["a music player for mp3 songs and playlists"])
+    assert proba[0, 3] > 0 and proba.shape == (1, 4)
+    zero_only = TagModel.for_taxonomy(TAX)
+    assert zero_only.predict_proba(["a music player for songs"]).argmax() == 3
+
+
+def test_save_load_round_trip_gives_identical_outputs(trained, tmp_path):
+    trained.save(tmp_path / "m")
+    loaded = TagModel.load(tmp_path / "m")
+    docs = ["graph database", "strategy game", "cli", "songs"]
+    np.testing.assert_allclose(loaded.predict_proba(docs), trained.predict_proba(docs), atol=1e-3)
+    assert loaded.config.trained_tags == trained.config.trained_tags
+
+
+def test_custom_taxonomy_mixes_trained_heads_and_zero_shot(trained):
+    other = Taxonomy.from_json([{"id": "g", "name": "Game"}, {"id": "w", "name": "weather"}])
+    proba = trained.predict_proba(["a racing game", "weather forecast service"], other)
+    assert proba.shape == (2, 2)
+    assert proba[0, 0] > proba[0, 1]
+
+
+def test_fit_errors():
+    model = TagModel.for_taxonomy(TAX)
+    with pytest.raises(ModelError, match="label 'jazz' is not in the tag list"):
+        model.fit(["x"], [["jazz"]])
+    with pytest.raises(ModelError, match="documents and labels differ in length"):
+        model.fit(["x", "y"], [["cli"]])
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(ModelError, match="not a repotag model directory"):
+        TagModel.load(tmp_path)
+    (tmp_path / "model.json").write_text('{"format_version": 99}')
+    with pytest.raises(ModelError, match="unsupported model format version 99"):
+        TagModel.load(tmp_path)

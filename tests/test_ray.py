@@ -1,0 +1,56 @@
+import json
+
+import pytest
+
+pytest.importorskip("ray")
+
+from repotag import InputError  # noqa: E402
+from repotag._batch import run_batch  # noqa: E402
+from repotag._ray import run_ray  # noqa: E402
+from test_batch import readme, write_jsonl  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def by_id(path):
+    return {row["id"]: row for row in map(json.loads, path.read_text().splitlines())}
+
+
+def test_ray_output_equals_local_engine(local_ray, tmp_path):
+    rows = [{"id": f"org/repo-{i}", "readme": readme(i)} for i in range(120)]
+    rows += [{"id": "empty", "readme": ""}, {"id": "nul", "readme": "a\u0000b"}]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    run_batch(source, tmp_path / "local.jsonl", workers=1)
+    summary = run_ray(source, tmp_path / "ray.jsonl", concurrency=2, batch_size=16)
+    assert summary.done == 122 and summary.errors == 1
+    assert by_id(tmp_path / "ray.jsonl") == by_id(tmp_path / "local.jsonl")
+
+
+def test_ray_parquet_in_and_out(local_ray, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"id": i, "readme": readme(i)} for i in range(20)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    run_ray(tmp_path / "in.parquet", tmp_path / "out", concurrency=1)
+    table = pq.read_table(tmp_path / "out")
+    results = {json.loads(i): json.loads(r) for i, r in zip(table["id"].to_pylist(), table["result"].to_pylist())}
+    run_batch(tmp_path / "in.parquet", tmp_path / "local.jsonl", workers=1)
+    assert results == by_id(tmp_path / "local.jsonl")
+
+
+def test_ray_input_errors(local_ray, tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"name": "x"}\n')
+    with pytest.raises(InputError, match="input lacks column"):
+        run_ray(tmp_path / "in.jsonl", tmp_path / "o.jsonl")
+    with pytest.raises(InputError, match="input not found"):
+        run_ray(tmp_path / "missing.jsonl", tmp_path / "o2.jsonl")

@@ -1,0 +1,47 @@
+import codecs
+
+import pytest
+
+from repotag import InputError
+from repotag._reading import MAX_README_BYTES, as_text, decode_readme, read_readme_file
+
+
+def test_utf8_with_and_without_bom():
+    assert decode_readme("# Tïtle".encode()) == "# Tïtle"
+    assert decode_readme(codecs.BOM_UTF8 + "# Tïtle".encode()) == "# Tïtle"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_with_or_without_bom(encoding):
+    assert decode_readme("# Hello 世界\nA CLI tool".encode(encoding)) == "# Hello 世界\nA CLI tool"
+
+
+def test_binary_is_refused_with_one_line():
+    with pytest.raises(InputError) as info:
+        decode_readme(bytes(range(256)) * 20)
+    assert str(info.value) == "input is binary, not text: give a README in UTF-8 or UTF-16"
+    with pytest.raises(InputError):
+        as_text("abc\x00\x00def")
+
+
+def test_large_input_reads_a_capped_prefix():
+    text = decode_readme(b"a" * (MAX_README_BYTES * 3))
+    assert len(text) == MAX_README_BYTES
+    assert len(as_text("b" * (MAX_README_BYTES + 5))) == MAX_README_BYTES
+
+
+def test_cut_inside_a_multibyte_character_still_decodes():
+    data = ("é" * MAX_README_BYTES).encode()
+    assert decode_readme(data).startswith("éé")
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(InputError, match="^file not found: /no/such/README.md$"):
+        read_readme_file("/no/such/README.md")
+    with pytest.raises(InputError, match="^is a directory, not a README file"):
+        read_readme_file(tmp_path)
+
+
+def test_wrong_type():
+    with pytest.raises(InputError, match="README must be text or bytes, not int"):
+        as_text(3)

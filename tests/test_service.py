@@ -1,0 +1,212 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import make_prompt
+from repotag import Settings, Taxonomy
+from repotag._service import create_app
+
+README = "# ripgrep\nripgrep is a command-line search tool that recursively searches directories for a regex.\n"
+PROMPT = make_prompt("A game engine for 2D and 3D games with a visual editor.", record_id='"55"', limit=1)
+
+
+@pytest.fixture(scope="module")
+def client(tagger):
+    settings = Settings(max_body_bytes=50_000, max_batch_items=3)
+    with TestClient(create_app(settings, tagger=tagger)) as test_client:
+        yield test_client
+
+
+def error_of(response):
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type"}
+    return body["error"]["message"]
+
+
+def test_tag(client):
+    response = client.post("/v1/tag", json={"id": 6186, "readme": README})
+    data = response.json()
+    assert response.status_code == 200 and data["id"] == 6186 and 1 <= len(data["tags"]) <= 3
+    assert all(t in Taxonomy.default().to_list() for t in data["tags"])
+
+
+def test_tag_with_custom_taxonomy_limit_and_scores(client):
+    body = {"id": "x", "readme": README, "taxonomy": ["search", {"id": 9, "name": "cooking"}], "max_tags": 1,
+            "scores": True}
+    data = client.post("/v1/tag", json=body).json()
+    assert data["tags"][0]["name"] == "search" and data["tags"][0]["id"] == 1 and 0 < data["tags"][0]["score"] <= 1
+
+
+def test_library_and_service_agree(client, tagger):
+    assert client.post("/v1/tag", json={"id": "a/b", "readme": README}).json() == tagger.tag(README, "a/b").to_dict()
+
+
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ({"id": 1}, 422, "readme: Field required"),
+        ({"readme": "x", "max_tags": 0}, 422, "max_tags: Input should be greater than or equal to 1"),
+        ({"readme": "x", "max_tags": 91}, 400, "max_tags 91 exceeds the taxonomy size (90 tags)"),
+        ({"readme": "x", "taxonomy": ["a", "A"]}, 422, "taxonomy: duplicate tag name 'A'"),
+        ({"readme": "x", "taxonomy": []}, 422, "taxonomy: List should have at least 1 item after validation, not 0"),
+        ({"readme": "x", "path": "/etc/passwd"}, 422, "path: Extra inputs are not permitted"),
+        ({"readme": "bin\u0000ary"}, 400, "input is binary, not text: it holds NUL characters"),
+    ],
+)
+def test_bad_tag_requests_are_4xx_json(client, body, status, message):
+    response = client.post("/v1/tag", json=body)
+    assert response.status_code == status and error_of(response) == message
+
+
+def test_malformed_and_oversized_bodies(client):
+    response = client.post("/v1/tag", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "JSON decode error" in error_of(response)
+    response = client.post("/v1/tag", json={"readme": "x" * 60_000})
+    assert response.status_code == 413 and error_of(response) == "request body exceeds 50000 bytes"
+
+    def chunks():
+        yield b'{"readme": "'
+        for _ in range(100):
+            yield b"y" * 1000
+        yield b'"}'
+
+    response = client.post("/v1/tag", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_batch(client):
+    items = [{"id": 1, "readme": README}, {"id": 2, "readme": "nul\u0000"}, {"id": 3, "readme": ""}]
+    results = client.post("/v1/tag/batch", json={"items": items}).json()["results"]
+    assert results[0]["id"] == 1 and results[0]["tags"]
+    assert results[1] == {"id": 2, "error": "input is binary, not text: it holds NUL characters"}
+    assert results[2] == {"id": 3, "tags": []}
+    response = client.post("/v1/tag/batch", json={"items": items + items})
+    assert response.status_code == 413 and error_of(response) == "at most 3 items per batch request"
+
+
+def test_taxonomy_health_metrics_docs(client):
+    assert client.get("/v1/taxonomy").json() == Taxonomy.default().to_list()
+    assert client.get("/healthz").json()["status"] == "ok"
+    client.post("/v1/tag", json={"readme": README})
+    metrics = client.get("/metrics").text
+    assert 'repotag_requests_total{path="/v1/tag",status="200"}' in metrics
+    assert "repotag_request_seconds_bucket" in metrics and "repotag_errors_total" in metrics
+    assert client.get("/docs").status_code == 200 and "/v1/chat/completions" in client.get("/openapi.json").json()["paths"]
+    response = client.get("/nope")
+    assert response.status_code == 404 and error_of(response) == "Not Found"
+
+
+def test_chat_completions(client):
+    body = {"model": "repotag-default", "messages": [{"role": "system", "content": "be terse"},
+                                                      {"role": "user", "content": PROMPT}],
+            "response_format": {"type": "json_object"}}
+    data = client.post("/v1/chat/completions", json=body).json()
+    assert data["object"] == "chat.completion" and data["choices"][0]["finish_reason"] == "stop"
+    assert json.loads(data["choices"][0]["message"]["content"]) == {"id": "55", "tags": [{"id": 81, "name": "game-engine "}]}
+    parts = {"messages": [{"role": "user", "content": [{"type": "text", "text": PROMPT}]}]}
+    assert client.post("/v1/chat/completions", json=parts).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"messages": [{"role": "user", "content": "hello there"}]}, "not a tagging prompt: not a tagging prompt"),
+        ({"messages": [{"role": "system", "content": "x"}]}, "no user message with text content"),
+        ({"messages": [{"role": "user", "content": PROMPT}], "stream": True}, "streaming is not supported"),
+        ({"messages": []}, "messages: List should have at least 1 item after validation, not 0"),
+    ],
+)
+def test_chat_completions_bad_requests(client, body, message):
+    response = client.post("/v1/chat/completions", json=body)
+    assert 400 <= response.status_code < 500 and error_of(response).startswith(message)
+
+
+def test_api_key(tagger):
+    with TestClient(create_app(Settings(api_key="s3cret"), tagger=tagger)) as keyed:
+        assert keyed.post("/v1/tag", json={"readme": README}).status_code == 401
+        wrong = keyed.post("/v1/tag", json={"readme": README}, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and error_of(wrong).startswith("missing or invalid API key")
+        good = keyed.post("/v1/tag", json={"readme": README}, headers={"Authorization": "Bearer s3cret"})
+        assert good.status_code == 200
+        assert keyed.get("/healthz").status_code == 200
+
+
+def test_timeout_is_a_503(tagger):
+    class Slow:
+        taxonomy = tagger.taxonomy
+
+        def tag(self, *args, **kwargs):
+            time.sleep(0.5)
+
+    with TestClient(create_app(Settings(request_timeout_s=0.05), tagger=Slow())) as slow:
+        response = slow.post("/v1/tag", json={"readme": README})
+        assert response.status_code == 503 and error_of(response) == "tagging took longer than 0.05s"
+
+
+# ---- a real server -------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    env = dict(os.environ, REPOTAG_API_KEY="test-key")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "repotag", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    import httpx
+
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("server did not start: " + process.stderr.read().decode()[-2000:])
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_openai_client_against_live_server(server, shared):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server + "/v1", api_key="test-key")
+    prompts = [PROMPT] + [p.read_text(encoding="utf-8") for p in sorted((shared / "examples" / "prompts").glob("*.txt"))]
+    for prompt in prompts:
+        completion = client.chat.completions.create(
+            model="repotag-default", messages=[{"role": "user", "content": prompt}],
+            response_format={"type": "json_object"},
+        )
+        data = json.loads(completion.choices[0].message.content)
+        assert set(data) == {"id", "tags"} and 1 <= len(data["tags"]) <= 3
+        assert all(t in Taxonomy.default().to_list() or t == {"id": 81, "name": "game-engine "} for t in data["tags"])
+    import openai
+
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="x", messages=[{"role": "user", "content": "hi"}])
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_errors(server):
+    done = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", server + "/openapi.json", "--checks", "not_a_server_error",
+         "--max-examples", "25", "--header", "Authorization: Bearer test-key", "--request-timeout", "30"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]

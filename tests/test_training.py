@@ -1,0 +1,71 @@
+import json
+
+import pytest
+
+from repotag import InputError, Taxonomy
+from repotag._training import LabelledDocument, best_threshold, fit_platt, read_labelled, train_model
+
+import numpy as np
+
+TAX = Taxonomy.from_json(["database", "game", "cli"])
+EXAMPLES = {
+    "database": ["a relational SQL database engine", "key-value database storage", "time series database",
+                 "graph database server", "embedded database library", "distributed SQL database"],
+    "game": ["a platformer video game", "open world game with dragons", "multiplayer shooter game",
+             "chess game", "a puzzle game for phones", "racing game"],
+    "cli": ["command-line tool to rename files", "terminal command-line utility for git", "cli for uploads",
+            "command-line json viewer", "a shell command to find files", "cli password generator"],
+}
+
+
+def documents():
+    return [LabelledDocument(f"{tag}{i}", text, [tag]) for tag, texts in EXAMPLES.items()
+            for i, text in enumerate(texts)]
+
+
+def test_train_model_cross_validates_calibrates_and_learns():
+    result = train_model(TAX, documents(), folds=3)
+    assert result.report is not None and result.report.count == 18
+    assert result.report.top1_hit >= 0.8
+    model = result.model
+    assert model.config.threshold in [round(x, 2) for x in np.arange(0.1, 0.71, 0.05)]
+    assert model.predict_proba(["a document database"]).argmax() == 0
+    assert model.config.card["taxonomy"] == TAX.to_list()
+
+
+def test_too_few_documents_skip_cross_validation():
+    result = train_model(TAX, documents()[:4], folds=3)
+    assert result.report is None and result.model.is_trained
+
+
+def test_read_labelled(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    path.write_text(
+        json.dumps({"id": "o/sqlite", "readme": "# SQLite\nAn embedded database.", "tags": ["database"]}) + "\n\n"
+        + json.dumps({"id": 2, "readme": "Chess", "tags": [{"id": 2, "name": "Game "}]}) + "\n"
+    )
+    docs = read_labelled(path, TAX)
+    assert [(d.id, d.text, d.tags) for d in docs] == [
+        ("o/sqlite", "sqlite. SQLite. An embedded database.", ["database"]), (2, "Chess", ["game"])
+    ]
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [("{bad", "labels.jsonl:1: expected a JSON object with 'readme' and 'tags'"),
+     ('{"readme": "x", "tags": ["jazz"]}', "labels.jsonl:1: tag 'jazz' is not in the taxonomy")],
+)
+def test_read_labelled_errors(tmp_path, line, message):
+    path = tmp_path / "labels.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(InputError) as info:
+        read_labelled(path, TAX)
+    assert str(info.value).endswith(message)
+
+
+def test_fit_platt_and_best_threshold():
+    a, b = fit_platt(np.array([-2.0, -1, 1, 2] * 10), np.array([0, 0, 1, 1] * 10))
+    assert a > 0
+    assert fit_platt(np.array([1.0, 2.0]), np.array([1, 1])) == (1.0, 0.0)
+    proba = np.array([[0.9, 0.45, 0.0], [0.2, 0.8, 0.5]])
+    assert best_threshold(proba, [["database", "game"], ["game"]], TAX) == 0.45
