@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from repotag import ConfigError, InputError, Record, Tagger, Taxonomy
+from repotag import ConfigError, InputError, Record, Taxonomy
+from repotag._reading import MAX_README_BYTES
 
 README = """# ripgrep
 ripgrep is a line-oriented search tool that recursively searches the current directory for a regex pattern.
@@ -77,9 +78,11 @@ def test_custom_taxonomy_only_returns_its_tags(tagger):
     assert all(t in custom.to_list() for t in data["tags"])
 
 
-def test_huge_readme_is_bounded(tagger):
-    huge = README + ("lorem ipsum dolor sit amet " * 2_000_000)  # ~54 MB
-    assert tagger.tag(huge).to_dict() == tagger.tag(README).to_dict()
+def test_huge_readme_reads_a_capped_prefix_and_stays_correct(tagger):
+    huge = README + "\n## Reference\n" + ("Search options for regex matching in files. " * 1_200_000)  # ~54 MB
+    result = tagger.tag(huge).to_dict()
+    assert result == tagger.tag(huge[:MAX_README_BYTES]).to_dict()
+    assert "cli" in [t["name"] for t in result["tags"]]
 
 
 def test_tiny_real_readmes(tagger, shared):

@@ -42,6 +42,7 @@ class ModelConfig:
     descriptions: dict[str, str] = field(default_factory=dict)
     embedding_weight: float = 1.0
     regularization: float = 4.0
+    #: TF-IDF vocabulary size; 0 uses the sentence embedding alone.
     max_features: int = 30_000
     max_tokens: int = DEFAULT_MAX_TOKENS
     #: Extra tags beyond the first are kept when their probability reaches this.
@@ -114,6 +115,8 @@ class TagModel:
         from scipy.sparse import csr_matrix, hstack
 
         dense = csr_matrix(embeddings * self.config.embedding_weight)
+        if self.lexical is None:  # max_features=0: embedding only
+            return dense
         return hstack([dense, self.lexical.transform(documents)], format="csr")
 
     def tag_embeddings(self, tags: Sequence[tuple[str, str]]) -> np.ndarray:
@@ -159,7 +162,7 @@ class TagModel:
                 targets[row, index[key]] = 1
         if embeddings is None:
             embeddings = self.embed(documents)
-        self.lexical = LexicalFeatures(self.config.max_features).fit(documents)
+        self.lexical = LexicalFeatures(self.config.max_features).fit(documents) if self.config.max_features else None
         design = self._design(embeddings, documents)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         trained = [j for j in range(len(self.tags)) if 0 < targets[:, j].sum() < len(documents)]
@@ -221,9 +224,9 @@ class TagModel:
         config = self.config.to_json()
         arrays = {}
         if self.is_trained:
-            settings, idf = self.lexical.state()
-            config["lexical"] = settings
-            arrays = {"coef": self.coef.astype(np.float16), "intercept": self.intercept, "idf": idf}
+            arrays = {"coef": self.coef.astype(np.float16), "intercept": self.intercept}
+            if self.lexical is not None:
+                config["lexical"], arrays["idf"] = self.lexical.state()
         (directory / "model.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
         np.savez_compressed(directory / "weights.npz", **arrays)
         return directory
@@ -250,7 +253,8 @@ class TagModel:
         if "coef" in weights:
             model.coef = weights["coef"].astype(np.float32)
             model.intercept = weights["intercept"].astype(np.float32)
-            model.lexical = LexicalFeatures.from_state(data["lexical"], weights["idf"])
+            if "lexical" in data:
+                model.lexical = LexicalFeatures.from_state(data["lexical"], weights["idf"])
         return model
 
 

@@ -60,15 +60,20 @@ def _plain(value: Any) -> Any:
 IO_TASKS = {"num_cpus": 0}
 
 
-def _read(ray_data, path: Path):
+def _is_remote(location: str) -> bool:
+    return "://" in location
+
+
+def _read(ray_data, location: str):
+    path = Path(location)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        return ray_data.read_json(str(path), **IO_TASKS)
+        return ray_data.read_json(location, **IO_TASKS)
     if suffix == ".csv":
-        return ray_data.read_csv(str(path), **IO_TASKS)
-    if suffix in (".parquet", ".pq") or path.is_dir():
-        return ray_data.read_parquet(str(path), **IO_TASKS)
-    raise InputError(f"{path}: the Ray engine reads .jsonl, .csv or .parquet (files or a Parquet directory)")
+        return ray_data.read_csv(location, **IO_TASKS)
+    if suffix in (".parquet", ".pq") or _is_remote(location) or path.is_dir():
+        return ray_data.read_parquet(location, **IO_TASKS)
+    raise InputError(f"{location}: the Ray engine reads .jsonl, .csv or .parquet (files or a Parquet directory)")
 
 
 def run_ray(
@@ -83,28 +88,31 @@ def run_ray(
     address: str | None = None,
     scores: bool = False,
 ) -> BatchSummary:
-    """Tag ``input_path`` on Ray; ``address`` joins an existing cluster, else a local Ray starts."""
+    """Tag ``input_path`` on Ray; ``address`` joins an existing cluster, else a local Ray starts.
+
+    Paths may be URIs Ray can read and write (``s3://``, ``gs://``...) for cluster runs.
+    """
     try:
         import ray
         import ray.data
     except ImportError:
         raise InputError('the Ray engine needs its extra: pip install "repotag[ray]"') from None
-    input_path, output = Path(input_path), Path(output_path)
-    if not input_path.exists():
-        raise InputError(f"input not found: {input_path}")
-    if output.exists():
-        raise InputError(f"{output} exists: the Ray engine does not resume; choose another output")
+    source, target = str(input_path), str(output_path)
+    if not _is_remote(source) and not Path(source).exists():
+        raise InputError(f"input not found: {source}")
+    if not _is_remote(target) and Path(target).exists():
+        raise InputError(f"{target} exists: the Ray engine does not resume; choose another output")
     started = time.perf_counter()
     if not ray.is_initialized():
         ray.init(address=address, num_cpus=None if address else concurrency, include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
     try:
-        dataset = _read(ray.data, input_path)
+        dataset = _read(ray.data, source)
         missing = {"id", "readme"} - set(dataset.schema().names)
     except Exception as exc:  # Ray wraps reader errors in several types
-        raise InputError(f"{input_path}: cannot read input ({str(exc).splitlines()[0][:200]})") from None
+        raise InputError(f"{source}: cannot read input ({str(exc).splitlines()[0][:200]})") from None
     if missing:
-        raise InputError(f"{input_path}: input lacks column(s) {', '.join(sorted(missing))}")
+        raise InputError(f"{source}: input lacks column(s) {', '.join(sorted(missing))}")
     tagged = dataset.select_columns(["id", "readme"]).map_batches(
         RayTagger,
         fn_constructor_kwargs={
@@ -119,15 +127,15 @@ def run_ray(
         num_cpus=1,
     )
     summary = BatchSummary()
-    if output.suffix.lower() == ".jsonl":
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with open(output, "w", encoding="utf-8") as sink:
+    if target.lower().endswith(".jsonl") and not _is_remote(target):
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "w", encoding="utf-8") as sink:
             for row in tagged.iter_rows():
                 sink.write(row["result"] + "\n")
                 summary.done += 1
                 summary.errors += "error" in json.loads(row["result"])
     else:
-        tagged.write_parquet(str(output), ray_remote_args=IO_TASKS)
+        tagged.write_parquet(target, ray_remote_args=IO_TASKS)
         summary.done = tagged.count()
     summary.seconds = time.perf_counter() - started
     return summary
