@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from build_default_model import read_jsonl, training_documents  # noqa: E402
+
 from repotag._features import SentenceEncoder, document_text, repository_name  # noqa: E402
 from repotag._model import bundled_model_dir  # noqa: E402
 from repotag._taxonomy import Taxonomy  # noqa: E402

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from build_default_model import read_jsonl, training_documents  # noqa: E402
+
 from repotag._evaluation import TaggingEvaluator, write_chart  # noqa: E402
 from repotag._model import TagModel  # noqa: E402
 from repotag._taxonomy import Taxonomy  # noqa: E402

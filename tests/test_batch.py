@@ -163,3 +163,16 @@ def test_kill_at_a_random_point_then_resume_gives_every_id_once(tmp_path):
     assert len(ids) == count and len(set(ids)) == count
     expected = {r["id"]: r["tags"] for r in lines(reference)}
     assert {r["id"]: r["tags"] for r in resumed} == expected
+
+
+def test_count_records(tmp_path):
+    from repotag._batch import count_records
+
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "readme": "x"} for i in range(7)] + [""])
+    assert count_records(source) == 7
+    (tmp_path / "d" / "a").mkdir(parents=True)
+    (tmp_path / "d" / "a" / "README.md").write_text("x")
+    (tmp_path / "d" / "b.md").write_text("y")
+    assert count_records(tmp_path / "d") == 2
+    (tmp_path / "in.csv").write_text("id,readme\n1,x\n")
+    assert count_records(tmp_path / "in.csv") is None

@@ -45,3 +45,17 @@ def test_file_errors(tmp_path):
 def test_wrong_type():
     with pytest.raises(InputError, match="README must be text or bytes, not int"):
         as_text(3)
+
+
+def test_read_json_lines(tmp_path):
+    from repotag._reading import read_json_lines
+
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"id": 1, "tags": []}\n\n{"id": 2, "tags": ["a"]}\n')
+    assert list(read_json_lines(path, ("id", "tags"))) == [(1, {"id": 1, "tags": []}), (3, {"id": 2, "tags": ["a"]})]
+    path.write_text('{"id": 1, "tags": []}\n[1, 2]\n')
+    with pytest.raises(InputError) as info:
+        list(read_json_lines(path, ("id", "tags")))
+    assert str(info.value) == f"{path}:2: expected a JSON object with 'id' and 'tags'"
+    with pytest.raises(InputError, match="cannot read"):
+        list(read_json_lines(tmp_path / "missing.jsonl", ("id",)))

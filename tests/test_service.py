@@ -79,6 +79,13 @@ def test_malformed_and_oversized_bodies(client):
     response = client.post("/v1/tag", content=chunks(), headers={"content-type": "application/json"})
     assert response.status_code == 413
 
+    def small_chunks():
+        yield b'{"id": 1, "readme": "'
+        yield README.replace("\n", "\\n").encode() + b'"}'
+
+    response = client.post("/v1/tag", content=small_chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 200 and response.json()["id"] == 1
+
 
 def test_batch(client):
     items = [{"id": 1, "readme": README}, {"id": 2, "readme": "nul\u0000"}, {"id": 3, "readme": ""}]

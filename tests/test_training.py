@@ -1,11 +1,10 @@
 import json
 
+import numpy as np
 import pytest
 
 from repotag import InputError, Taxonomy
 from repotag._training import LabelledDocument, best_threshold, fit_platt, read_labelled, train_model
-
-import numpy as np
 
 TAX = Taxonomy.from_json(["database", "game", "cli"])
 EXAMPLES = {

@@ -28,5 +28,6 @@ __all__ = [
     "Tagger",
     "TaggingPrompt",
     "Taxonomy",
+    "TaxonomyError",
     "parse_prompt",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -131,6 +130,25 @@ def read_records(path: str | Path) -> Iterator[SourceRecord]:
     if suffix in (".parquet", ".pq"):
         return read_parquet(path)
     raise InputError(f"{path}: unknown input format (use .jsonl, .csv, .parquet or a directory)")
+
+
+def count_records(path: str | Path) -> int | None:
+    """How many records ``path`` holds, cheaply (for a progress ETA); ``None`` if unknown."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return sum(1 for p in path.rglob("*") if p.is_file())
+        suffix = path.suffix.lower()
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            with open(path, "rb") as handle:
+                return sum(1 for line in handle if line.strip())
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, ImportError):
+        return None
+    return None  # CSV rows may span lines: no cheap count
 
 
 def completed_keys(output: Path) -> set[str]:

@@ -8,13 +8,12 @@ predicted tag is among the gold tags.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ._errors import InputError
+from ._reading import read_json_lines
 from ._taxonomy import tag_key
 
 
@@ -163,23 +162,12 @@ def read_tag_lists(path: str | Path) -> tuple[dict[Any, list[str]], dict[Any, li
     """
     tags: dict[Any, list[str]] = {}
     scores: dict[Any, list[float]] = {}
-    try:
-        handle = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                key, items = row["id"], row.get("tags") or []
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise InputError(f"{path}:{number}: not a JSON object with 'id' and 'tags'") from None
-            names = [item["name"] if isinstance(item, dict) else item for item in items]
-            tags[key] = [str(n) for n in names]
-            if items and all(isinstance(i, dict) and "score" in i for i in items):
-                scores[key] = [float(i["score"]) for i in items]
+    for _, row in read_json_lines(path, ("id", "tags")):
+        items = row["tags"] or []
+        names = [item["name"] if isinstance(item, dict) else item for item in items]
+        tags[row["id"]] = [str(n) for n in names]
+        if items and all(isinstance(i, dict) and "score" in i for i in items):
+            scores[row["id"]] = [float(i["score"]) for i in items]
     return tags, scores
 
 

@@ -7,9 +7,10 @@ annotators judge a README from its beginning, and so does the model.
 from __future__ import annotations
 
 import codecs
+import json
 import sys
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, Iterator, Sequence, Union
 
 from ._errors import InputError
 
@@ -103,3 +104,28 @@ def read_readme_file(path: str | Path) -> str:
         raise InputError(f"is a directory, not a README file: {path}") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def read_json_lines(path: str | Path, fields: Sequence[str]) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, object)`` from a JSONL file whose objects must hold ``fields``.
+
+    For files that must be whole (labels, predictions): any bad line raises
+    :class:`InputError` naming it. Batch input, where bad lines become error
+    records instead, has its own reader.
+    """
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    expected = " and ".join(repr(f) for f in fields)
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            if not isinstance(row, dict) or any(f not in row for f in fields):
+                raise InputError(f"{path}:{number}: expected a JSON object with {expected}")
+            yield number, row

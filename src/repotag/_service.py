@@ -247,7 +247,8 @@ def create_app(settings: Settings | None = None, tagger=None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
-        return _error(exc.status_code, str(exc.detail), "not_found_error" if exc.status_code == 404 else "invalid_request_error")
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return _error(exc.status_code, str(exc.detail), kind)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict:
@@ -292,7 +293,8 @@ def create_app(settings: Settings | None = None, tagger=None) -> FastAPI:
     @app.get("/v1/models", tags=["openai"])
     async def list_models() -> dict:
         """The model name to send to ``/v1/chat/completions``."""
-        return {"object": "list", "data": [{"id": MODEL_NAME, "object": "model", "created": 0, "owned_by": "repotag"}]}
+        model = {"id": MODEL_NAME, "object": "model", "created": 0, "owned_by": "repotag"}
+        return {"object": "list", "data": [model]}
 
     @app.post("/v1/chat/completions", tags=["openai"])
     async def chat_completions(request: ChatRequest) -> dict:

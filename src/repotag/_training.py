@@ -6,7 +6,6 @@ Used by ``repotag train`` for a user's labelled READMEs and by
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,6 +16,7 @@ from ._errors import InputError, ModelError
 from ._evaluation import EvaluationReport, TaggingEvaluator
 from ._features import SentenceEncoder, document_text, repository_name
 from ._model import TagModel, _sigmoid
+from ._reading import read_json_lines
 from ._rules import select_tags
 from ._taxonomy import Taxonomy, tag_key
 
@@ -38,28 +38,16 @@ class LabelledDocument:
 def read_labelled(path: str | Path, taxonomy: Taxonomy) -> list[LabelledDocument]:
     """Read ``{"id", "readme", "tags"}`` JSONL lines; tags are names (or ``{"name"}`` objects) of ``taxonomy``."""
     documents = []
-    try:
-        handle = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                readme, tags = row["readme"], row["tags"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise InputError(f"{path}:{number}: expected a JSON object with 'readme' and 'tags'") from None
-            names = []
-            for item in tags:
-                name = item.get("name") if isinstance(item, dict) else item
-                tag = taxonomy.get(name) if isinstance(name, str) else None
-                if tag is None:
-                    raise InputError(f"{path}:{number}: tag {name!r} is not in the taxonomy")
-                names.append(tag.key)
-            text = document_text(str(readme), row.get("name") or repository_name(row.get("id")))
-            documents.append(LabelledDocument(row.get("id", number), text, names))
+    for number, row in read_json_lines(path, ("readme", "tags")):
+        names = []
+        for item in row["tags"] or []:
+            name = item.get("name") if isinstance(item, dict) else item
+            tag = taxonomy.get(name) if isinstance(name, str) else None
+            if tag is None:
+                raise InputError(f"{path}:{number}: tag {name!r} is not in the taxonomy")
+            names.append(tag.key)
+        text = document_text(str(row["readme"]), row.get("name") or repository_name(row.get("id")))
+        documents.append(LabelledDocument(row.get("id", number), text, names))
     if not documents:
         raise InputError(f"{path}: no labelled READMEs")
     return documents

@@ -175,7 +175,8 @@ def _predict_for_eval(model: Path | None, readmes: Path):
 
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="JSONL (or Parquet/dir for Ray) output.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="JSONL output (Ray: or a Parquet directory).")
 @click.option("--resume", is_flag=True, help="Skip ids already in OUTPUT and append the rest.")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
@@ -200,27 +201,37 @@ def batch(input_path, output, resume, workers, engine, batch_size, ray_address, 
         summary = run_ray(input_path, output, model=settings.model, taxonomy=tax, max_tags=settings.max_tags,
                           concurrency=workers, batch_size=batch_size, address=ray_address, scores=scores)
     else:
-        from ._batch import run_batch
+        from ._batch import count_records, run_batch
 
-        with _progress() as advance:
+        with _progress(lambda: count_records(input_path)) as advance:
             summary = run_batch(input_path, output, model=settings.model, taxonomy=tax, max_tags=settings.max_tags,
                                 workers=workers, resume=resume, scores=scores, on_progress=advance)
     click.echo(summary.format(), err=True)
 
 
 class _progress:
-    """A Rich progress bar (count, rate, elapsed) on a terminal; silent otherwise."""
+    """A Rich progress bar (count, READMEs/s, elapsed, ETA) on a terminal; silent otherwise."""
+
+    def __init__(self, total: Callable[[], int | None]):
+        self._total = total
 
     def __enter__(self):
         if not sys.stderr.isatty():
             return None
-        from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        self._bar = Progress(SpinnerColumn(), TextColumn("tagging"), MofNCompleteColumn(),
+        self._bar = Progress(TextColumn("tagging"), BarColumn(), MofNCompleteColumn(),
                              TextColumn("{task.fields[rate]:.1f} READMEs/s"), TimeElapsedColumn(),
-                             transient=False)
+                             TextColumn("ETA"), TimeRemainingColumn(), transient=False)
         self._bar.start()
-        self._task = self._bar.add_task("tagging", total=None, rate=0.0)
+        self._task = self._bar.add_task("tagging", total=self._total(), rate=0.0)
         return self._advance
 
     def _advance(self, count: int) -> None:
