@@ -217,3 +217,28 @@ def test_schemathesis_finds_no_server_errors(server):
         capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_shared_listening_socket_gives_connections_tcp_nodelay():
+    import asyncio
+
+    from repotag._service import listening_socket
+
+    async def accepted_nodelay() -> int:
+        sock = listening_socket("127.0.0.1", 0)
+        sock.listen()
+        seen = asyncio.get_running_loop().create_future()
+
+        def on_connect(reader, writer):
+            raw = writer.get_extra_info("socket")
+            seen.set_result(raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname())
+        value = await asyncio.wait_for(seen, 10)
+        writer.close()
+        server.close()
+        return value
+
+    assert asyncio.run(accepted_nodelay()) != 0

@@ -254,19 +254,22 @@ class _progress:
 @handle_errors
 def serve(host: str, port: int, workers: int, api_key: str | None, model: Path | None) -> None:
     """Run the HTTP API (REST and OpenAI-compatible chat completions)."""
-    try:
-        import uvicorn
-    except ImportError:
-        _fail('the service needs its extra: pip install "repotag[serve]"')
     import os
 
-    settings = Settings.from_env(model=model, api_key=api_key)
+    try:
+        from ._service import run_server
+    except ImportError:
+        _fail('the service needs its extra: pip install "repotag[serve]"')
     if workers < 1:
         raise click.BadParameter("must be at least 1", param_hint="--workers")
+    settings = Settings.from_env(model=model, api_key=api_key)
+    if not settings.threads:
+        # Each server process gets its share of the cores, so workers do not fight over them.
+        settings = settings.with_overrides(threads=max(1, (os.cpu_count() or 1) // workers))
     # Worker processes rebuild the app from the environment, the one place settings are read.
+    os.environ["REPOTAG_THREADS"] = str(settings.threads)
     if settings.model is not None:
         os.environ["REPOTAG_MODEL"] = str(settings.model)
     if settings.api_key is not None:
         os.environ["REPOTAG_API_KEY"] = settings.api_key
-    uvicorn.run("repotag._service:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", timeout_graceful_shutdown=5)
+    run_server(host, port, workers)
