@@ -90,7 +90,7 @@ def main() -> None:
     count = len(gold)
     base = evaluator(dict(zip((r["id"] for r in dev[:count]), base_tags[:count]))).summary()
     ours = evaluator(dict(zip((r["id"] for r in dev[:count]), ours_tags[:count]))).summary()
-    cv = tagger.model.config.card.get("cv_dev", {})
+    cv = tagger.model.config.card.get("cv_dev_nested", {})
     base_rate, ours_rate = len(dev) / base_seconds, len(dev) / ours_seconds
     print(f"READMEs: {len(dev)} (dev set x{args.repeat}), cores: {os.cpu_count()}")
     print("| system | micro-F1 | example-F1 | top-1 hit | READMEs/s | p50 latency (ms) |")
@@ -100,7 +100,7 @@ def main() -> None:
     print(f"| repotag default, in-sample | {ours['micro_f1']:.3f} | {ours['example_f1']:.3f} | "
           f"{ours['top1_hit']:.3f} | {ours_rate:.1f} | {ours_latency:.1f} |")
     if cv:
-        print(f"| repotag default, 5-fold CV (model card) | {cv['micro_f1']:.3f} | {cv['example_f1']:.3f} | "
+        print(f"| repotag default, 5-fold CV, nested (model card) | {cv['micro_f1']:.3f} | {cv['example_f1']:.3f} | "
               f"{cv['top1_hit']:.3f} | | |")
     print(f"\nthroughput ratio repotag / baseline: {ours_rate / base_rate:.2f}x; "
           f"latency ratio baseline / repotag: {base_latency / ours_latency:.2f}x")

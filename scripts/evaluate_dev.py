@@ -63,7 +63,7 @@ def main() -> None:
     else:
         result = train_model(taxonomy, documents, folds=args.folds, n_jobs=2, calibrate_zero_shot=True, **params)
         dev, probabilities, model = [d for d in documents if d.evaluate], result.oof_probabilities, result.model
-    predicted, scores = predictions_at(probabilities, taxonomy, 3, model.config.threshold)
+    predicted, scores = predictions_at(probabilities, taxonomy, 3, model.config.thresholds_for(taxonomy.keys))
     gold = {d.id: d.tags for d in dev}
     report = TaggingEvaluator(gold)(dict(zip(gold, predicted)), dict(zip(gold, scores)))
 
@@ -73,10 +73,16 @@ def main() -> None:
         {i: p for i, p in zip(gold, predicted) if i in subset}
     )
     mode = "trained on awesome rows only" if args.train_only else f"{args.folds}-fold cross-validation over dev"
+    nested = None if args.train_only else result.nested_report.summary()
     if args.json:
-        print(json.dumps({"mode": mode, "all": report.summary(), "non_english": sub_report.summary()}))
+        print(json.dumps({"mode": mode, "all": report.summary(), "nested": nested,
+                          "non_english": sub_report.summary()}))
     else:
-        print(f"# dev set, {mode}, threshold {model.config.threshold}\n")
+        print(f"# dev set, {mode}, global threshold {model.config.threshold}, "
+              f"{len(model.config.thresholds)} per-tag thresholds\n")
+        if nested:
+            print(f"honest (thresholds chosen on other folds): {json.dumps(nested)}\n")
+            print("with thresholds chosen on these same out-of-fold predictions:")
         print(report.format())
         print(f"\n# non-English subset ({len(subset)} READMEs: {', '.join(subset)})\n")
         print("\n".join(sub_report.format().splitlines()[:5]))

@@ -44,3 +44,8 @@ def test_check_max_tags(value, message):
         check_max_tags(value, TAX)
     assert str(info.value) == message
     assert check_max_tags(4, TAX) == 4
+
+
+def test_per_tag_thresholds_skip_a_failing_tag_and_keep_later_ones():
+    chosen = select_tags([0.9, 0.4, 0.35, 0.1], TAX, 3, [0.5, 0.5, 0.3, 0.5])
+    assert names(chosen) == ["a", "c"]

@@ -68,3 +68,24 @@ def test_fit_platt_and_best_threshold():
     assert fit_platt(np.array([1.0, 2.0]), np.array([1, 1])) == (1.0, 0.0)
     proba = np.array([[0.9, 0.45, 0.0], [0.2, 0.8, 0.5]])
     assert best_threshold(proba, [["database", "game"], ["game"]], TAX) == 0.45
+
+
+def test_tuned_thresholds_move_toward_the_best_in_proportion_to_support():
+    from repotag._training import tune_tag_thresholds
+
+    # "game" as a second tag is right at 0.35 and wrong at 0.3: its best threshold is above 0.3.
+    proba = np.array([[0.9, 0.35, 0.0]] * 4 + [[0.9, 0.3, 0.0]] * 4)
+    gold = [["database", "game"]] * 4 + [["database"]] * 4
+    tuned = tune_tag_thresholds(proba, gold, TAX, threshold=0.1, strength=4.0)
+    # support of "game" is 4: halfway from 0.1 toward the best grid value above 0.3 (0.35)
+    assert tuned == {"game": pytest.approx(0.1 + 0.5 * (0.35 - 0.1))}
+    assert tune_tag_thresholds(proba, gold, TAX, threshold=0.1, strength=1e9) == {}
+
+
+def test_nested_selection_scores_every_row_once():
+    from repotag._training import nested_selection_report
+
+    proba = np.tile([0.9, 0.1, 0.05], (10, 1))
+    gold = [["database"]] * 10
+    report = nested_selection_report(proba, gold, list(range(10)), TAX, per_tag=True, folds=5)
+    assert report.count == 10 and report.micro_f1 == 1.0

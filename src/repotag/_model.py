@@ -47,6 +47,8 @@ class ModelConfig:
     max_tokens: int = DEFAULT_MAX_TOKENS
     #: Extra tags beyond the first are kept when their probability reaches this.
     threshold: float = 0.3
+    #: Per-tag thresholds (by tag key) that replace ``threshold``, learnt out-of-fold.
+    thresholds: dict[str, float] = field(default_factory=dict)
     #: The first tag is kept only when its probability reaches this.
     min_top_score: float = 0.0
     #: Platt scaling of trained heads: p = sigmoid(a * logit + b).
@@ -56,6 +58,10 @@ class ModelConfig:
     encoder: str = BUNDLED_ENCODER
     trained_tags: list[str] = field(default_factory=list)
     card: dict = field(default_factory=dict)
+
+    def thresholds_for(self, keys: Sequence[str]) -> list[float]:
+        """The threshold of each tag key, in order."""
+        return [self.thresholds.get(key, self.threshold) for key in keys]
 
     def to_json(self) -> dict:
         data = dict(self.__dict__)

@@ -42,20 +42,25 @@ def select_tags(
     scores: Sequence[float],
     taxonomy: Taxonomy,
     max_tags: int,
-    threshold: float,
+    threshold: float | Sequence[float],
     min_top_score: float = 0.0,
 ) -> list[ScoredTag]:
-    """Choose tags: the most probable one, then others whose score reaches ``threshold``.
+    """Choose tags: the most probable one, then others whose score reaches their threshold.
 
-    ``scores`` follows the taxonomy's order. Ties keep taxonomy order.
+    ``scores`` follows the taxonomy's order; ``threshold`` is one number or one per tag.
+    Ties keep taxonomy order.
     """
     if len(scores) != len(taxonomy):
         raise ValueError("one score per taxonomy tag is required")
+    if isinstance(threshold, (int, float)):
+        threshold = [threshold] * len(taxonomy)
     ranked = sorted(range(len(taxonomy)), key=lambda i: (-float(scores[i]), i))
-    chosen: list[ScoredTag] = []
-    for position, index in enumerate(ranked[:max_tags]):
-        score = float(scores[index])
-        if score < (min_top_score if position == 0 else threshold):
+    if not ranked or float(scores[ranked[0]]) < min_top_score:
+        return []
+    chosen = [ScoredTag(taxonomy[ranked[0]], float(scores[ranked[0]]))]
+    for index in ranked[1:]:
+        if len(chosen) >= max_tags:
             break
-        chosen.append(ScoredTag(taxonomy[index], score))
+        if float(scores[index]) >= threshold[index]:
+            chosen.append(ScoredTag(taxonomy[index], float(scores[index])))
     return chosen

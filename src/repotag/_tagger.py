@@ -176,13 +176,14 @@ class Tagger:
         documents = [doc for _, doc, _ in prepared if doc is not None]
         scores = iter(self.model.predict_proba(documents, taxonomy) if documents else [])
         config = self.model.config
+        thresholds = config.thresholds_for(taxonomy.keys)
         for record_id, document, error in prepared:
             if error is not None:
                 yield TagResult(record_id, error=error)
             elif document is None:
                 yield TagResult(record_id, [])  # empty text: nothing to tag
             else:
-                chosen = select_tags(next(scores), taxonomy, limit, config.threshold, config.min_top_score)
+                chosen = select_tags(next(scores), taxonomy, limit, thresholds, config.min_top_score)
                 yield TagResult(record_id, chosen)
 
 

@@ -64,7 +64,7 @@ def fit_platt(scores: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
 
 
 def predictions_at(
-    probabilities: np.ndarray, taxonomy: Taxonomy, max_tags: int, threshold: float
+    probabilities: np.ndarray, taxonomy: Taxonomy, max_tags: int, threshold: float | Sequence[float]
 ) -> tuple[list[list[str]], list[list[float]]]:
     tags, scores = [], []
     for row in probabilities:
@@ -87,13 +87,84 @@ def best_threshold(
     return best[1]
 
 
+def tune_tag_thresholds(
+    probabilities: np.ndarray,
+    gold: Sequence[Sequence[str]],
+    taxonomy: Taxonomy,
+    threshold: float,
+    max_tags: int = 3,
+    strength: float = 10.0,
+) -> dict[str, float]:
+    """Per-tag thresholds, shrunk toward the global one by each tag's support.
+
+    For each tag with gold examples, the grid threshold that maximises micro-F1
+    (other tags fixed) is found, then moved toward ``threshold`` in proportion:
+    t = g + n / (n + strength) * (t* - g). A tag seen twice barely moves; one
+    seen 26 times moves most of the way.
+    """
+    keys = taxonomy.keys
+    evaluator = TaggingEvaluator(dict(enumerate(gold)))
+    support = {key: 0 for key in keys}
+    for tags in gold:
+        for tag in tags:
+            support[tag_key(tag)] += 1
+    current = [threshold] * len(keys)
+
+    def score(thresholds) -> float:
+        predicted, _ = predictions_at(probabilities, taxonomy, max_tags, thresholds)
+        return evaluator(dict(enumerate(predicted))).micro_f1
+
+    for j, key in enumerate(keys):
+        if not support[key]:
+            continue
+        best = (score(current), -abs(current[j] - threshold), current[j])
+        for candidate in THRESHOLD_GRID:
+            trial = current[:j] + [candidate] + current[j + 1:]
+            best = max(best, (score(trial), -abs(candidate - threshold), candidate))
+        weight = support[key] / (support[key] + strength)
+        current[j] = round(threshold + weight * (best[2] - threshold), 4)
+    return {key: t for key, t in zip(keys, current) if t != threshold}
+
+
+def nested_selection_report(
+    probabilities: np.ndarray,
+    gold: Sequence[Sequence[str]],
+    ids: Sequence[Any],
+    taxonomy: Taxonomy,
+    per_tag: bool,
+    max_tags: int = 3,
+    folds: int = 5,
+    seed: int = 1,
+) -> EvaluationReport:
+    """Score out-of-fold probabilities with thresholds chosen on the *other* folds only.
+
+    This removes the optimism of choosing thresholds on the rows they are scored on.
+    """
+    from sklearn.model_selection import KFold
+
+    predicted: dict[Any, list[str]] = {}
+    for fit_rows, test_rows in KFold(folds, shuffle=True, random_state=seed).split(probabilities):
+        fit_gold = [gold[i] for i in fit_rows]
+        threshold = best_threshold(probabilities[fit_rows], fit_gold, taxonomy, max_tags)
+        chosen: float | list[float] = threshold
+        if per_tag:
+            tuned = tune_tag_thresholds(probabilities[fit_rows], fit_gold, taxonomy, threshold, max_tags)
+            chosen = [tuned.get(key, threshold) for key in taxonomy.keys]
+        tags, _ = predictions_at(probabilities[test_rows], taxonomy, max_tags, chosen)
+        predicted.update({ids[i]: t for i, t in zip(test_rows, tags)})
+    return TaggingEvaluator(dict(zip(ids, gold)))(predicted)
+
+
 @dataclass
 class TrainingResult:
     """A fitted model and its cross-validated report (``None`` when too few examples)."""
 
     model: TagModel
+    #: Out-of-fold predictions scored with the thresholds chosen on them (slightly optimistic).
     report: EvaluationReport | None
     oof_probabilities: np.ndarray | None
+    #: The same predictions with thresholds chosen on other folds only (honest).
+    nested_report: EvaluationReport | None = None
 
 
 def train_model(
@@ -107,6 +178,7 @@ def train_model(
     calibrate_zero_shot: bool = False,
     seed: int = 0,
     embeddings: np.ndarray | None = None,
+    per_tag_thresholds: bool = True,
     **params,
 ) -> TrainingResult:
     """Fit a model; with enough documents, first cross-validate to calibrate and pick the threshold.
@@ -123,7 +195,7 @@ def train_model(
     if embeddings is None:
         embeddings = model.embed(texts)
     evaluated = np.array([i for i, d in enumerate(documents) if d.evaluate])
-    report = oof = None
+    report = oof = nested = None
     if len(evaluated) >= 2 * folds:
         keys = taxonomy.keys
         logits = np.zeros((len(evaluated), len(keys)))
@@ -152,11 +224,14 @@ def train_model(
         oof = np.where(trained_in_fold, oof, zero)
         gold = [labels[i] for i in evaluated]
         model.config.threshold = best_threshold(oof, gold, taxonomy, max_tags)
-        predicted, scores = predictions_at(oof, taxonomy, max_tags, model.config.threshold)
+        if per_tag_thresholds:
+            model.config.thresholds = tune_tag_thresholds(oof, gold, taxonomy, model.config.threshold, max_tags)
+        predicted, scores = predictions_at(oof, taxonomy, max_tags, model.config.thresholds_for(taxonomy.keys))
         ids = [documents[i].id for i in evaluated]
         report = TaggingEvaluator(dict(zip(ids, gold)))(dict(zip(ids, predicted)), dict(zip(ids, scores)))
+        nested = nested_selection_report(oof, gold, ids, taxonomy, per_tag_thresholds, max_tags, folds)
     if not any(labels):
         raise ModelError("no document has a tag: nothing to learn")
     model.fit(texts, labels, weights, embeddings, n_jobs)
     model.config.card["taxonomy"] = taxonomy.to_list()
-    return TrainingResult(model, report, oof)
+    return TrainingResult(model, report, oof, nested)

@@ -126,7 +126,12 @@ def train(labels: Path, taxonomy: Path, output: Path, folds: int) -> None:
     click.echo(f"trained {trained} of {len(tax)} tags on {len(documents)} READMEs "
                f"({len(tax) - trained} zero-shot); saved to {output}", err=True)
     if result.report is not None:
-        _print_json({"cross_validated": result.report.summary(), "threshold": result.model.config.threshold})
+        _print_json({
+            "cross_validated": result.nested_report.summary(),  # thresholds chosen on other folds: honest
+            "same_folds": result.report.summary(),
+            "threshold": result.model.config.threshold,
+            "per_tag_thresholds": result.model.config.thresholds,
+        })
 
 
 @main.command(name="eval")
