@@ -183,7 +183,6 @@ def clean_readme(text: str, max_chars: int = MAX_CLEAN_CHARS) -> CleanReadme:
     if lead:
         parts.insert(0, parts.pop(lead))
     body_text = " ".join(parts)[:max_chars].strip()
-    if not title and body_text:
-        first = _prose(lines[:40])
-        title = first[0][:120] if first else ""
+    # Without a top-level heading there is no title: the body already leads with the
+    # descriptive sentence, and a guessed title was usually a stray heading ("Features").
     return CleanReadme(title=title[:200], body=body_text)
