@@ -176,3 +176,25 @@ def test_count_records(tmp_path):
     assert count_records(tmp_path / "d") == 2
     (tmp_path / "in.csv").write_text("id,readme\n1,x\n")
     assert count_records(tmp_path / "in.csv") is None
+
+
+def test_small_custom_taxonomy_and_explicit_limit(tmp_path):
+    from repotag import Taxonomy
+
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "readme": readme(i)} for i in range(3)])
+    two = Taxonomy.from_json(["databases", "games"])
+    run_batch(source, tmp_path / "a.jsonl", taxonomy=two, workers=1)
+    assert all(1 <= len(row["tags"]) <= 2 for row in lines(tmp_path / "a.jsonl"))
+    run_batch(source, tmp_path / "b.jsonl", max_tags=1, workers=2)
+    assert all(len(row["tags"]) == 1 for row in lines(tmp_path / "b.jsonl"))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_worker_start_up_errors_end_the_run_with_one_error(tmp_path, workers):
+    from repotag import ConfigError, ModelError, Settings
+
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "readme": readme(1)}])
+    with pytest.raises(ConfigError, match="max_tags 91 exceeds the taxonomy size"):
+        run_batch(source, tmp_path / "a.jsonl", max_tags=91, workers=workers)
+    with pytest.raises(ModelError, match="not a repotag model directory"):
+        run_batch(source, tmp_path / "b.jsonl", settings=Settings(model=tmp_path), workers=workers)

@@ -45,6 +45,15 @@ def test_custom_taxonomy_of_names(readme, tmp_path):
     assert code == 0 and json.loads(out)["tags"] == [{"id": 1, "name": "search"}]
 
 
+def test_taxonomy_smaller_than_the_default_limit(readme, tmp_path):
+    tags = tmp_path / "tags.json"
+    tags.write_text('["search", "cooking"]')
+    code, out, _ = run("tag", readme, "--taxonomy", tags)
+    assert code == 0 and json.loads(out)["tags"][0] == {"id": 1, "name": "search"}
+    code, _, err = run("tag", readme, "--taxonomy", tags, "--max-tags", "3")
+    assert code == 2 and err.strip() == "repotag: error: max_tags 3 exceeds the taxonomy size (2 tags)"
+
+
 def test_empty_file_is_valid_json_with_no_tags(tmp_path):
     empty = tmp_path / "empty.md"
     empty.write_text("  \n")

@@ -54,3 +54,13 @@ def test_ray_input_errors(local_ray, tmp_path):
         run_ray(tmp_path / "in.jsonl", tmp_path / "o.jsonl")
     with pytest.raises(InputError, match="input not found"):
         run_ray(tmp_path / "missing.jsonl", tmp_path / "o2.jsonl")
+
+
+def test_ray_actor_start_up_error_is_one_clear_error(local_ray, tmp_path):
+    from repotag import RepotagError
+
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "readme": readme(1)}])
+    with pytest.raises(RepotagError) as info:
+        run_ray(source, tmp_path / "o.jsonl", max_tags=91)
+    message = str(info.value)
+    assert message == "Ray job failed: max_tags 91 exceeds the taxonomy size (90 tags)"

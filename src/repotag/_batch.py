@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ._errors import InputError
+from ._config import Settings
+from ._errors import InputError, RepotagError
 
 #: Records sent to a worker at a time.
 CHUNK_SIZE = 64
@@ -205,18 +206,25 @@ _WORKER: dict = {}
 
 
 def _init_worker(options: dict) -> None:
-    from ._config import Settings
     from ._tagger import Tagger
 
-    settings = Settings(model=options["model"], threads=options["threads"])
-    _WORKER["tagger"] = Tagger.load(settings.model, options["taxonomy"], options["max_tags"], settings=settings)
+    # One core per worker: N workers use N cores without fighting over them.
+    settings = options["settings"].with_overrides(threads=1)
     _WORKER["scores"] = options["scores"]
+    try:
+        _WORKER["tagger"] = Tagger.load(settings.model, options["taxonomy"], options["max_tags"], settings=settings)
+    except RepotagError as exc:
+        # Raised from the first chunk instead: a failing pool initializer is
+        # restarted forever and the run would hang.
+        _WORKER["error"] = exc
 
 
 def _tag_chunk(chunk: list[SourceRecord]) -> tuple[list[str], int]:
     """Tag a chunk in a worker; returns finished JSON lines and how many are errors."""
     from ._tagger import Record
 
+    if "error" in _WORKER:
+        raise _WORKER["error"]
     lines: list[dict] = [{} for _ in chunk]
     good = [i for i, r in enumerate(chunk) if r.error is None]
     results = _WORKER["tagger"].tag_many((Record(chunk[i].readme, chunk[i].id) for i in good), errors="record")
@@ -258,9 +266,9 @@ def run_batch(
     input_path: str | Path,
     output_path: str | Path,
     *,
-    model: str | Path | None = None,
+    settings: Settings | None = None,
     taxonomy: Any = None,
-    max_tags: int = 3,
+    max_tags: int | None = None,
     workers: int | None = None,
     resume: bool = False,
     scores: bool = False,
@@ -268,7 +276,8 @@ def run_batch(
 ) -> BatchSummary:
     """Tag every record of ``input_path`` into the JSONL file ``output_path``.
 
-    Without ``resume`` an existing output is an error, so no work is overwritten.
+    ``settings`` gives the model and the default tag limit; ``max_tags`` is an explicit
+    limit. Without ``resume`` an existing output is an error, so no work is overwritten.
     """
     output = Path(output_path)
     if output.exists() and not resume and output.stat().st_size > 0:
@@ -276,7 +285,7 @@ def run_batch(
     records = read_records(input_path)
     skip = completed_keys(output) if resume else set()
     workers = max(1, workers or os.cpu_count() or 1)
-    options = {"model": model, "taxonomy": taxonomy, "max_tags": max_tags, "threads": 1, "scores": scores}
+    options = {"settings": settings or Settings(), "taxonomy": taxonomy, "max_tags": max_tags, "scores": scores}
     summary = BatchSummary()
     started = time.perf_counter()
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -10,23 +10,24 @@ directory of Parquet files with columns ``id`` and ``result`` (the JSON line).
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 from ._batch import BatchSummary
-from ._errors import InputError
+from ._config import Settings
+from ._errors import InputError, RepotagError
 
 
 class RayTagger:
     """Stateful ``map_batches`` class: one tagger per actor."""
 
-    def __init__(self, model: str | None, taxonomy: list | None, max_tags: int, scores: bool):
-        from ._config import Settings
+    def __init__(self, settings: Settings, taxonomy: list | None, max_tags: int | None, scores: bool):
         from ._tagger import Tagger
         from ._taxonomy import Taxonomy
 
-        settings = Settings(model=model, threads=1)
+        settings = settings.with_overrides(threads=1)  # one core per actor
         tax = Taxonomy.from_json(taxonomy) if taxonomy is not None else None
         self.tagger = Tagger.load(settings.model, tax, max_tags, settings=settings)
         self.scores = scores
@@ -80,9 +81,9 @@ def run_ray(
     input_path: str | Path,
     output_path: str | Path,
     *,
-    model: str | Path | None = None,
+    settings: Settings | None = None,
     taxonomy=None,
-    max_tags: int = 3,
+    max_tags: int | None = None,
     concurrency: int | None = None,
     batch_size: int = 64,
     address: str | None = None,
@@ -116,7 +117,7 @@ def run_ray(
     tagged = dataset.select_columns(["id", "readme"]).map_batches(
         RayTagger,
         fn_constructor_kwargs={
-            "model": str(model) if model else None,
+            "settings": settings or Settings(),
             "taxonomy": taxonomy.to_list() if taxonomy is not None else None,
             "max_tags": max_tags,
             "scores": scores,
@@ -127,15 +128,39 @@ def run_ray(
         num_cpus=1,
     )
     summary = BatchSummary()
-    if target.lower().endswith(".jsonl") and not _is_remote(target):
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "w", encoding="utf-8") as sink:
-            for row in tagged.iter_rows():
-                sink.write(row["result"] + "\n")
-                summary.done += 1
-                summary.errors += "error" in json.loads(row["result"])
-    else:
-        tagged.write_parquet(target, ray_remote_args=IO_TASKS)
-        summary.done = tagged.count()
+    try:
+        if target.lower().endswith(".jsonl") and not _is_remote(target):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "w", encoding="utf-8") as sink:
+                for row in tagged.iter_rows():
+                    sink.write(row["result"] + "\n")
+                    summary.done += 1
+                    summary.errors += "error" in json.loads(row["result"])
+        else:
+            tagged.write_parquet(target, ray_remote_args=IO_TASKS)
+            summary.done = ray.data.read_parquet(target, **IO_TASKS).count()  # from metadata, not a re-run
+    except Exception as exc:  # an actor's start-up error (bad model, limit) arrives wrapped by Ray
+        raise RepotagError(f"Ray job failed: {_root_message(exc)}") from None
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _root_message(exc: BaseException) -> str:
+    """The original error's message from a Ray-wrapped exception, on one line.
+
+    Ray puts the remote traceback in the outer exception's text, ending with the
+    original ``module.ErrorClass: message`` line; its causes may be empty.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        lines = [_ANSI.sub("", line).strip() for line in str(seen).splitlines()]
+        lines = [line for line in lines if line]
+        if lines:
+            last = _ERROR_LINE.sub("", lines[-1])
+            return last[:300]
+        seen = seen.__cause__
+    return type(exc).__name__
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ERROR_LINE = re.compile(r"^[\w.]+(Error|Exception): ")

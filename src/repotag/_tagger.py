@@ -109,7 +109,9 @@ class Tagger:
             taxonomy = Taxonomy.from_file(taxonomy)
         if taxonomy is None:
             taxonomy = model_taxonomy(loaded)
-        return cls(loaded, taxonomy, settings.max_tags if max_tags is None else max_tags, settings.batch_size)
+        # An explicit limit must fit the taxonomy; the default shrinks to a small one.
+        limit = min(settings.max_tags, len(taxonomy)) if max_tags is None else max_tags
+        return cls(loaded, taxonomy, limit, settings.batch_size)
 
     def tag(
         self,

@@ -198,18 +198,18 @@ def batch(input_path, output, resume, workers, engine, batch_size, ray_address, 
 
     if workers is not None and workers < 1:
         raise click.BadParameter("must be at least 1", param_hint="--workers")
-    settings = Settings.from_env(model=model, max_tags=max_tags)
+    settings = Settings.from_env(model=model)
     tax = Taxonomy.from_file(taxonomy) if taxonomy else None
     if engine == "ray":
         from ._ray import run_ray
 
-        summary = run_ray(input_path, output, model=settings.model, taxonomy=tax, max_tags=settings.max_tags,
+        summary = run_ray(input_path, output, settings=settings, taxonomy=tax, max_tags=max_tags,
                           concurrency=workers, batch_size=batch_size, address=ray_address, scores=scores)
     else:
         from ._batch import count_records, run_batch
 
         with _progress(lambda: count_records(input_path)) as advance:
-            summary = run_batch(input_path, output, model=settings.model, taxonomy=tax, max_tags=settings.max_tags,
+            summary = run_batch(input_path, output, settings=settings, taxonomy=tax, max_tags=max_tags,
                                 workers=workers, resume=resume, scores=scores, on_progress=advance)
     click.echo(summary.format(), err=True)
 
