@@ -198,3 +198,5 @@ def test_worker_start_up_errors_end_the_run_with_one_error(tmp_path, workers):
         run_batch(source, tmp_path / "a.jsonl", max_tags=91, workers=workers)
     with pytest.raises(ModelError, match="not a repotag model directory"):
         run_batch(source, tmp_path / "b.jsonl", settings=Settings(model=tmp_path), workers=workers)
+    run_batch(source, tmp_path / "c.jsonl", workers=workers)  # a failed run leaves nothing behind
+    assert [row["id"] for row in lines(tmp_path / "c.jsonl")] == [1]

@@ -210,6 +210,7 @@ def _init_worker(options: dict) -> None:
 
     # One core per worker: N workers use N cores without fighting over them.
     settings = options["settings"].with_overrides(threads=1)
+    _WORKER.clear()  # with one worker this runs in the caller's process, run after run
     _WORKER["scores"] = options["scores"]
     try:
         _WORKER["tagger"] = Tagger.load(settings.model, options["taxonomy"], options["max_tags"], settings=settings)
