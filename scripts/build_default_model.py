@@ -106,7 +106,9 @@ installation/licence/... sections dropped; the sentence saying what the project 
 repository name. Features: the all-MiniLM-L6-v2 sentence embedding of the first {max_tokens} tokens (exported to
 ONNX with int8 weights, run by onnxruntime; no torch) concatenated with word 1-2-gram TF-IDF ({features} terms).
 One L2 logistic-regression head per tag (C={regularization:g}), Platt-calibrated on out-of-fold predictions
-(a={cal_a:.3f}, b={cal_b:.3f}). Rules: the most probable tag, then any other whose calibrated probability reaches
+(a={cal_a:.3f}, b={cal_b:.3f}), blended {mix:g}/{mix_rest:g} with a nearest-neighbour vote: the labels of the
+{neighbors} training documents whose embeddings are closest, weighted by exp({temperature:g} x cosine) and by the
+document weight (the training embeddings ship in the model, float16). Rules: the most probable tag, then any other whose calibrated probability reaches
 its tag's threshold, at most N. Thresholds: a global {threshold:g}, and for {tuned} tags a per-tag value tuned
 out-of-fold and shrunk toward the global one by the tag's support (t = g + n/(n+10) (t* - g)).
 Tags of a user's taxonomy that the model does not know are scored zero-shot: cosine to the tag's name and description, calibrated the same way (a={zs_a:.2f}, b={zs_b:.2f}).
@@ -135,6 +137,8 @@ def write_model_card(model, path: Path) -> None:
         **card, **card["cv_dev"], max_tokens=config.max_tokens, features=config.max_features,
         regularization=config.regularization, cal_a=config.calibration[0], cal_b=config.calibration[1],
         threshold=config.threshold, zs_a=config.zero_shot[0], zs_b=config.zero_shot[1], tuned=len(config.thresholds),
+        mix=1 - config.neighbor_mix, mix_rest=config.neighbor_mix, neighbors=config.neighbors,
+        temperature=config.neighbor_temperature,
         **{f"n_{k}": v for k, v in card["cv_dev_nested"].items()},
     ), encoding="utf-8")
 

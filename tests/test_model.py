@@ -65,3 +65,13 @@ def test_load_errors(tmp_path):
     (tmp_path / "model.json").write_text('{"format_version": 99}')
     with pytest.raises(ModelError, match="unsupported model format version 99"):
         TagModel.load(tmp_path)
+
+
+def test_neighbor_votes_are_the_weighted_labels_of_the_nearest_documents(trained):
+    vectors = trained.memory
+    votes = trained.neighbor_votes(vectors[:1])  # a training document's own neighbourhood
+    assert votes.shape == (1, 4) and votes.sum() == pytest.approx(1.0)
+    assert votes[0].argmax() == 0  # its nearest documents are the other databases
+    off = TagModel.for_taxonomy(TAX, neighbor_mix=0.0).fit(DOCS, LABELS)
+    assert off.memory is None
+    assert trained.memory.shape == (9, trained.encoder.dimension) and trained.memory_labels.sum() == 9

@@ -55,6 +55,11 @@ class ModelConfig:
     calibration: tuple[float, float] = (1.0, 0.0)
     #: Zero-shot: p = sigmoid(a * cosine + b).
     zero_shot: tuple[float, float] = (12.0, -5.0)
+    #: Nearest-neighbour vote over the training documents, blended with the heads:
+    #: p = (1 - mix) * p_head + mix * vote; mix 0 turns it off.
+    neighbors: int = 10
+    neighbor_temperature: float = 10.0
+    neighbor_mix: float = 0.5
     encoder: str = BUNDLED_ENCODER
     trained_tags: list[str] = field(default_factory=list)
     card: dict = field(default_factory=dict)
@@ -92,6 +97,10 @@ class TagModel:
         self.lexical: LexicalFeatures | None = None
         self.coef: np.ndarray | None = None  # (tags, features)
         self.intercept: np.ndarray | None = None
+        # Training documents for the neighbour vote: unit embeddings, 0/1 labels, weights.
+        self.memory: np.ndarray | None = None
+        self.memory_labels: np.ndarray | None = None
+        self.memory_weights: np.ndarray | None = None
         self._tag_embeddings: dict[str, np.ndarray] = {}
 
     # ---- construction -------------------------------------------------
@@ -180,6 +189,10 @@ class TagModel:
         for j, (coef, intercept) in zip(trained, heads):
             self.coef[j], self.intercept[j] = coef, intercept
         self.config.trained_tags = [self.tags[j] for j in trained]
+        if self.config.neighbor_mix > 0:
+            self.memory = np.asarray(embeddings, dtype=np.float32)
+            self.memory_labels = targets.astype(np.uint8)
+            self.memory_weights = np.ones(len(documents), np.float32) if weights is None else weights.astype(np.float32)
         return self
 
     # ---- prediction ---------------------------------------------------
@@ -187,6 +200,25 @@ class TagModel:
         """Raw head outputs for every tag (untrained tags get a large negative value)."""
         design = self._design(embeddings, documents)
         return np.asarray(design @ self.coef.T) + self.intercept
+
+    def neighbor_votes(self, embeddings: np.ndarray) -> np.ndarray:
+        """Each tag's share of the weighted vote of the nearest training documents."""
+        k = min(self.config.neighbors, len(self.memory))
+        similarity = embeddings @ self.memory.T
+        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        near_similarity = np.take_along_axis(similarity, nearest, axis=1)
+        weight = np.exp(self.config.neighbor_temperature * near_similarity) * self.memory_weights[nearest]
+        votes = np.einsum("nk,nkt->nt", weight, self.memory_labels[nearest].astype(np.float32))
+        return votes / weight.sum(axis=1, keepdims=True)
+
+    def head_proba(self, documents: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
+        """Calibrated head probabilities blended with the neighbour vote, for the model's tags."""
+        a, b = self.config.calibration
+        proba = _sigmoid(a * self.trained_logits(documents, embeddings) + b)
+        if self.memory is not None and self.config.neighbor_mix > 0:
+            mix = self.config.neighbor_mix
+            proba = (1 - mix) * proba + mix * self.neighbor_votes(embeddings)
+        return proba
 
     def zero_shot_proba(self, embeddings: np.ndarray, tag_texts: Sequence[tuple[str, str]]) -> np.ndarray:
         slope, offset = self.config.zero_shot
@@ -212,10 +244,9 @@ class TagModel:
         trained = set(self.config.trained_tags) if self.is_trained else set()
         head_columns = [(c, self.tags.index(k)) for c, k in enumerate(keys) if k in trained]
         if head_columns:
-            logits = self.trained_logits(documents, embeddings)
-            a, b = self.config.calibration
+            proba = self.head_proba(documents, embeddings)
             for column, head in head_columns:
-                result[:, column] = _sigmoid(a * logits[:, head] + b)
+                result[:, column] = proba[:, head]
         zero_columns = [c for c, k in enumerate(keys) if k not in trained]
         if zero_columns:
             texts = [(keys[c], self.describe(keys[c], names[keys[c]], custom.get(keys[c], ""))) for c in zero_columns]
@@ -231,6 +262,9 @@ class TagModel:
         arrays = {}
         if self.is_trained:
             arrays = {"coef": self.coef.astype(np.float16), "intercept": self.intercept}
+            if self.memory is not None:
+                arrays.update(memory=self.memory.astype(np.float16), memory_labels=self.memory_labels,
+                              memory_weights=self.memory_weights)
             if self.lexical is not None:
                 config["lexical"], arrays["idf"] = self.lexical.state()
         (directory / "model.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
@@ -259,6 +293,10 @@ class TagModel:
         if "coef" in weights:
             model.coef = weights["coef"].astype(np.float32)
             model.intercept = weights["intercept"].astype(np.float32)
+            if "memory" in weights:
+                model.memory = weights["memory"].astype(np.float32)
+                model.memory_labels = weights["memory_labels"]
+                model.memory_weights = weights["memory_weights"].astype(np.float32)
             if "lexical" in data:
                 model.lexical = LexicalFeatures.from_state(data["lexical"], weights["idf"])
         return model

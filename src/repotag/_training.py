@@ -199,6 +199,7 @@ def train_model(
     if len(evaluated) >= 2 * folds:
         keys = taxonomy.keys
         logits = np.zeros((len(evaluated), len(keys)))
+        votes = np.zeros((len(evaluated), len(keys)))
         trained_in_fold = np.zeros((len(evaluated), len(keys)), dtype=bool)
         for train_part, test_part in KFold(folds, shuffle=True, random_state=seed).split(evaluated):
             held_out = set(evaluated[test_part].tolist())
@@ -207,6 +208,8 @@ def train_model(
             fold_model.fit([texts[i] for i in keep], [labels[i] for i in keep], weights[keep], embeddings[keep], n_jobs)
             rows = evaluated[test_part]
             logits[test_part] = fold_model.trained_logits([texts[i] for i in rows], embeddings[rows])
+            if fold_model.memory is not None:
+                votes[test_part] = fold_model.neighbor_votes(embeddings[rows])
             trained = [keys.index(k) for k in fold_model.config.trained_tags]
             trained_in_fold[np.ix_(test_part, trained)] = True
         targets = np.zeros_like(logits, dtype=np.int8)
@@ -218,10 +221,11 @@ def train_model(
             cosine = embeddings[evaluated] @ model.tag_embeddings([(k, model.describe(k)) for k in keys]).T
             model.config.zero_shot = fit_platt(cosine.ravel(), targets.ravel())
         a, b = model.config.calibration
-        oof = np.where(trained_in_fold, _sigmoid(a * logits + b), 0.0)
+        mix = model.config.neighbor_mix
+        heads = (1 - mix) * _sigmoid(a * logits + b) + mix * votes
         # Tags a fold could not train are scored zero-shot, as at prediction time.
         zero = model.zero_shot_proba(embeddings[evaluated], [(k, model.describe(k)) for k in keys])
-        oof = np.where(trained_in_fold, oof, zero)
+        oof = np.where(trained_in_fold, heads, zero)
         gold = [labels[i] for i in evaluated]
         model.config.threshold = best_threshold(oof, gold, taxonomy, max_tags)
         if per_tag_thresholds:
