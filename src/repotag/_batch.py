@@ -206,8 +206,10 @@ _WORKER: dict = {}
 
 
 def _init_worker(options: dict) -> None:
+    from ._model import use_one_blas_thread
     from ._tagger import Tagger
 
+    use_one_blas_thread()
     # One core per worker: N workers use N cores without fighting over them.
     settings = options["settings"].with_overrides(threads=1)
     _WORKER.clear()  # with one worker this runs in the caller's process, run after run

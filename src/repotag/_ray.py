@@ -24,9 +24,11 @@ class RayTagger:
     """Stateful ``map_batches`` class: one tagger per actor."""
 
     def __init__(self, settings: Settings, taxonomy: list | None, max_tags: int | None, scores: bool):
+        from ._model import use_one_blas_thread
         from ._tagger import Tagger
         from ._taxonomy import Taxonomy
 
+        use_one_blas_thread()
         settings = settings.with_overrides(threads=1)  # one core per actor
         tax = Taxonomy.from_json(taxonomy) if taxonomy is not None else None
         self.tagger = Tagger.load(settings.model, tax, max_tags, settings=settings)

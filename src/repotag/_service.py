@@ -199,8 +199,10 @@ def create_app(settings: Settings | None = None, tagger=None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if state["tagger"] is None:
+            from ._model import use_one_blas_thread
             from ._tagger import Tagger
 
+            use_one_blas_thread()  # requests already run in parallel threads
             state["tagger"] = Tagger.load(settings.model, max_tags=settings.max_tags, settings=settings)
         yield
 
