@@ -49,3 +49,13 @@ def test_check_max_tags(value, message):
 def test_per_tag_thresholds_skip_a_failing_tag_and_keep_later_ones():
     chosen = select_tags([0.9, 0.4, 0.35, 0.1], TAX, 3, [0.5, 0.5, 0.3, 0.5])
     assert names(chosen) == ["a", "c"]
+
+
+def test_resolve_max_tags():
+    from repotag._rules import resolve_max_tags
+
+    assert resolve_max_tags(None, 3, TAX) == 3
+    assert resolve_max_tags(None, 9, TAX) == 4  # the default shrinks to the taxonomy
+    assert resolve_max_tags(2, 3, TAX) == 2
+    with pytest.raises(ConfigError, match="max_tags 9 exceeds the taxonomy size"):
+        resolve_max_tags(9, 3, TAX)  # an explicit one must fit

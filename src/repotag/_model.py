@@ -75,6 +75,14 @@ class ModelConfig:
     trained_tags: list[str] = field(default_factory=list)
     card: dict = field(default_factory=dict)
 
+    def head_probability(self, logits: np.ndarray, votes: np.ndarray | None) -> np.ndarray:
+        """Calibrated head outputs, blended with the neighbour vote when there is one."""
+        a, b = self.calibration
+        proba = _sigmoid(a * logits + b)
+        if votes is None or self.neighbor_mix <= 0:
+            return proba
+        return (1 - self.neighbor_mix) * proba + self.neighbor_mix * votes
+
     def thresholds_for(self, keys: Sequence[str]) -> list[float]:
         """The threshold of each tag key, in order."""
         return [self.thresholds.get(key, self.threshold) for key in keys]
@@ -224,12 +232,8 @@ class TagModel:
 
     def head_proba(self, documents: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
         """Calibrated head probabilities blended with the neighbour vote, for the model's tags."""
-        a, b = self.config.calibration
-        proba = _sigmoid(a * self.trained_logits(documents, embeddings) + b)
-        if self.memory is not None and self.config.neighbor_mix > 0:
-            mix = self.config.neighbor_mix
-            proba = (1 - mix) * proba + mix * self.neighbor_votes(embeddings)
-        return proba
+        votes = self.neighbor_votes(embeddings) if self.memory is not None else None
+        return self.config.head_probability(self.trained_logits(documents, embeddings), votes)
 
     def zero_shot_proba(self, embeddings: np.ndarray, tag_texts: Sequence[tuple[str, str]]) -> np.ndarray:
         slope, offset = self.config.zero_shot

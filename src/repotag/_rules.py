@@ -38,6 +38,11 @@ def check_max_tags(max_tags: Any, taxonomy: Taxonomy) -> int:
     return max_tags
 
 
+def resolve_max_tags(explicit: Any, default: int, taxonomy: Taxonomy) -> int:
+    """The limit to apply: an explicit one must fit the taxonomy; the default shrinks to a small one."""
+    return min(default, len(taxonomy)) if explicit is None else check_max_tags(explicit, taxonomy)
+
+
 def select_tags(
     scores: Sequence[float],
     taxonomy: Taxonomy,

@@ -12,7 +12,7 @@ from ._errors import InputError, RepotagError
 from ._features import document_text, repository_name
 from ._prompt import TaggingPrompt, parse_prompt
 from ._reading import ReadmeSource, as_text
-from ._rules import ScoredTag, check_max_tags, select_tags
+from ._rules import ScoredTag, check_max_tags, resolve_max_tags, select_tags
 from ._taxonomy import Taxonomy
 
 if TYPE_CHECKING:
@@ -109,9 +109,7 @@ class Tagger:
             taxonomy = Taxonomy.from_file(taxonomy)
         if taxonomy is None:
             taxonomy = model_taxonomy(loaded)
-        # An explicit limit must fit the taxonomy; the default shrinks to a small one.
-        limit = min(settings.max_tags, len(taxonomy)) if max_tags is None else max_tags
-        return cls(loaded, taxonomy, limit, settings.batch_size)
+        return cls(loaded, taxonomy, resolve_max_tags(max_tags, settings.max_tags, taxonomy), settings.batch_size)
 
     def tag(
         self,
@@ -159,8 +157,7 @@ class Tagger:
         self, items: Sequence[Any], taxonomy: Taxonomy | None, max_tags: int | None, errors: str
     ) -> Iterator[TagResult]:
         taxonomy = taxonomy or self.taxonomy
-        # An explicit limit must fit the taxonomy; the default shrinks to a small one.
-        limit = min(self.max_tags, len(taxonomy)) if max_tags is None else check_max_tags(max_tags, taxonomy)
+        limit = resolve_max_tags(max_tags, self.max_tags, taxonomy)
         prepared: list[tuple[Any, str | None, str | None]] = []  # (id, document or None, error)
         for item in items:
             record_id = _record_id(item)

@@ -15,7 +15,7 @@ import numpy as np
 from ._errors import InputError, ModelError
 from ._evaluation import EvaluationReport, TaggingEvaluator
 from ._features import SentenceEncoder, document_text, repository_name
-from ._model import TagModel, _sigmoid
+from ._model import TagModel
 from ._reading import read_json_lines
 from ._rules import select_tags
 from ._taxonomy import Taxonomy, tag_key
@@ -199,7 +199,7 @@ def train_model(
     if len(evaluated) >= 2 * folds:
         keys = taxonomy.keys
         logits = np.zeros((len(evaluated), len(keys)))
-        votes = np.zeros((len(evaluated), len(keys)))
+        votes = np.zeros((len(evaluated), len(keys))) if model.config.neighbor_mix > 0 else None
         trained_in_fold = np.zeros((len(evaluated), len(keys)), dtype=bool)
         for train_part, test_part in KFold(folds, shuffle=True, random_state=seed).split(evaluated):
             held_out = set(evaluated[test_part].tolist())
@@ -208,7 +208,7 @@ def train_model(
             fold_model.fit([texts[i] for i in keep], [labels[i] for i in keep], weights[keep], embeddings[keep], n_jobs)
             rows = evaluated[test_part]
             logits[test_part] = fold_model.trained_logits([texts[i] for i in rows], embeddings[rows])
-            if fold_model.memory is not None:
+            if votes is not None:
                 votes[test_part] = fold_model.neighbor_votes(embeddings[rows])
             trained = [keys.index(k) for k in fold_model.config.trained_tags]
             trained_in_fold[np.ix_(test_part, trained)] = True
@@ -220,9 +220,7 @@ def train_model(
         if calibrate_zero_shot:
             cosine = embeddings[evaluated] @ model.tag_embeddings([(k, model.describe(k)) for k in keys]).T
             model.config.zero_shot = fit_platt(cosine.ravel(), targets.ravel())
-        a, b = model.config.calibration
-        mix = model.config.neighbor_mix
-        heads = (1 - mix) * _sigmoid(a * logits + b) + mix * votes
+        heads = model.config.head_probability(logits, votes)
         # Tags a fold could not train are scored zero-shot, as at prediction time.
         zero = model.zero_shot_proba(embeddings[evaluated], [(k, model.describe(k)) for k in keys])
         oof = np.where(trained_in_fold, heads, zero)
