@@ -200,3 +200,20 @@ def test_worker_start_up_errors_end_the_run_with_one_error(tmp_path, workers):
         run_batch(source, tmp_path / "b.jsonl", settings=Settings(model=tmp_path), workers=workers)
     run_batch(source, tmp_path / "c.jsonl", workers=workers)  # a failed run leaves nothing behind
     assert [row["id"] for row in lines(tmp_path / "c.jsonl")] == [1]
+
+
+def test_in_process_run_leaves_the_callers_blas_threads_alone(tmp_path):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "readme": readme(1)}])
+    run_batch(source, tmp_path / "warm.jsonl", workers=1)  # loads every BLAS the run uses
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(2, user_api="blas")  # the caller's own choice
+    before = blas_threads()
+    assert before and all(n == 2 for n in before)
+    run_batch(source, tmp_path / "o.jsonl", workers=1)
+    assert blas_threads() == before

@@ -206,10 +206,8 @@ _WORKER: dict = {}
 
 
 def _init_worker(options: dict) -> None:
-    from ._model import use_one_blas_thread
     from ._tagger import Tagger
 
-    use_one_blas_thread()
     # One core per worker: N workers use N cores without fighting over them.
     settings = options["settings"].with_overrides(threads=1)
     _WORKER.clear()  # with one worker this runs in the caller's process, run after run
@@ -220,6 +218,14 @@ def _init_worker(options: dict) -> None:
         # Raised from the first chunk instead: a failing pool initializer is
         # restarted forever and the run would hang.
         _WORKER["error"] = exc
+
+
+def _init_pool_worker(options: dict) -> None:
+    """Initializer of a pool process: a process of repotag's own, so its BLAS is limited too."""
+    from ._model import use_one_blas_thread
+
+    use_one_blas_thread()
+    _init_worker(options)
 
 
 def _tag_chunk(chunk: list[SourceRecord]) -> tuple[list[str], int]:
@@ -318,7 +324,7 @@ def _run_pool(chunks: Iterator[list[SourceRecord]], options: dict, workers: int,
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=(options,)) as pool:
+    with context.Pool(workers, initializer=_init_pool_worker, initargs=(options,)) as pool:
         pending: deque = deque()
         # Bounded in-flight work keeps memory flat and output in input order.
         for chunk in chunks:
