@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from repotag import Tagger, Taxonomy  # noqa: E402
-from repotag._evaluation import TaggingEvaluator  # noqa: E402
+from repotag.evaluation import TaggingEvaluator  # noqa: E402
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -90,7 +90,7 @@ def main() -> None:
     count = len(gold)
     base = evaluator(dict(zip((r["id"] for r in dev[:count]), base_tags[:count]))).summary()
     ours = evaluator(dict(zip((r["id"] for r in dev[:count]), ours_tags[:count]))).summary()
-    cv = tagger.model.config.card.get("cv_dev_nested", {})
+    cv = tagger.backend.model.card.get("scores", {}).get("nested", tagger.backend.model.card.get("cv_dev_nested", {}))
     base_rate, ours_rate = len(dev) / base_seconds, len(dev) / ours_seconds
     print(f"READMEs: {len(dev)} (dev set x{args.repeat}), cores: {os.cpu_count()}")
     print("| system | micro-F1 | example-F1 | top-1 hit | READMEs/s | p50 latency (ms) |")

@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from build_default_model import read_jsonl, training_documents  # noqa: E402
 
-from repotag._features import SentenceEncoder, document_text, repository_name  # noqa: E402
-from repotag._model import bundled_model_dir  # noqa: E402
-from repotag._taxonomy import Taxonomy  # noqa: E402
-from repotag._training import train_model  # noqa: E402
+from repotag import Taxonomy  # noqa: E402
+from repotag.model import bundled_model_dir  # noqa: E402
+from repotag.pipeline import SentenceEncoder, document_text, repository_name  # noqa: E402
+from repotag.training import train_model  # noqa: E402
 
 
 class NoEmbedding:

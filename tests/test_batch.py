@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from repotag import InputError
-from repotag._batch import completed_keys, read_records, run_batch
+from repotag.batch import completed_keys, read_records, run_batch
 from repotag.cli import main
 
 TOPICS = [
@@ -166,7 +166,7 @@ def test_kill_at_a_random_point_then_resume_gives_every_id_once(tmp_path):
 
 
 def test_count_records(tmp_path):
-    from repotag._batch import count_records
+    from repotag.batch import count_records
 
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "readme": "x"} for i in range(7)] + [""])
     assert count_records(source) == 7

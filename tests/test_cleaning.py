@@ -1,4 +1,4 @@
-from repotag._cleaning import clean_readme
+from repotag.pipeline import clean_readme
 
 
 def test_markdown_badges_links_images_and_code_are_removed():

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from repotag._evaluation import TaggingEvaluator, read_tag_lists, write_chart
+from repotag.evaluation import TaggingEvaluator, read_tag_lists, write_chart
 
 GOLD = {"a": ["cli", "terminal"], "b": ["ai"], "c": ["lib", "json"]}
 PRED = {"a": ["cli"], "b": ["chat", "ai"], "c": ["json", "parser", "lib"]}

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from repotag._features import LexicalFeatures, SentenceEncoder, document_text, repository_name
-from repotag._model import bundled_model_dir
+from repotag.model import bundled_model_dir
+from repotag.pipeline import LexicalFeatures, SentenceEncoder, document_text, repository_name
 
 
 @pytest.mark.parametrize(

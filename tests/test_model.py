@@ -1,8 +1,10 @@
+import json
+
 import numpy as np
 import pytest
 
-from repotag import ModelError, Taxonomy
-from repotag._model import TagModel
+from repotag import DecisionPolicy, ModelError, Taxonomy
+from repotag.model import ModelParams, TagModel
 
 TAX = Taxonomy.from_json([
     {"id": 1, "name": "database", "description": "SQL and NoSQL database engines"},
@@ -26,7 +28,7 @@ def trained():
 def test_training_learns_a_tiny_labelled_set(trained):
     proba = trained.predict_proba(["an embedded SQL database", "a puzzle game", "a command-line tool"])
     assert list(proba.argmax(axis=1)) == [0, 1, 2]
-    assert trained.config.trained_tags == ["database", "game", "cli"]
+    assert trained.trained_tags == ["database", "game", "cli"]
 
 
 def test_tag_without_examples_falls_back_to_zero_shot(trained):
@@ -41,7 +43,7 @@ def test_save_load_round_trip_gives_identical_outputs(trained, tmp_path):
     loaded = TagModel.load(tmp_path / "m")
     docs = ["graph database", "strategy game", "cli", "songs"]
     np.testing.assert_allclose(loaded.predict_proba(docs), trained.predict_proba(docs), atol=1e-3)
-    assert loaded.config.trained_tags == trained.config.trained_tags
+    assert loaded.trained_tags == trained.trained_tags
 
 
 def test_custom_taxonomy_mixes_trained_heads_and_zero_shot(trained):
@@ -75,3 +77,26 @@ def test_neighbor_votes_are_the_weighted_labels_of_the_nearest_documents(trained
     off = TagModel.for_taxonomy(TAX, neighbor_mix=0.0).fit(DOCS, LABELS)
     assert off.memory is None
     assert trained.memory.shape == (9, trained.encoder.dimension) and trained.memory_labels.sum() == 9
+
+
+def test_save_writes_the_current_format_and_a_model_card(trained, tmp_path):
+    trained.card["name"] = "tiny"
+    trained.save(tmp_path / "m")
+    data = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert data["format_version"] == 2 and set(data["params"]) == set(ModelParams.__dataclass_fields__)
+    assert data["policy"] == {"threshold": 0.3, "thresholds": {}, "min_top_score": 0.0}
+    card = (tmp_path / "m" / "MODEL_CARD.md").read_text()
+    assert card.startswith("# tiny\n") and "for the 3 tags with examples" in card
+
+
+def test_version_1_model_directories_still_load(trained, tmp_path):
+    trained.save(tmp_path / "m")
+    data = json.loads((tmp_path / "m" / "model.json").read_text())
+    flat = {k: v for k, v in data.items() if k not in ("params", "calibration", "policy")}
+    flat.update(data["params"], format_version=1, calibration=data["calibration"]["heads"],
+                zero_shot=data["calibration"]["zero_shot"], threshold=0.25, thresholds={"cli": 0.6}, min_top_score=0.01)
+    (tmp_path / "m" / "model.json").write_text(json.dumps(flat))
+    old = TagModel.load(tmp_path / "m")
+    assert old.policy == DecisionPolicy(0.25, {"cli": 0.6}, 0.01) and old.params == trained.params
+    docs = ["graph database", "strategy game"]
+    np.testing.assert_allclose(old.predict_proba(docs), trained.predict_proba(docs), atol=1e-3)

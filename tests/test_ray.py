@@ -5,8 +5,10 @@ import pytest
 pytest.importorskip("ray")
 
 from repotag import InputError  # noqa: E402
-from repotag._batch import run_batch  # noqa: E402
-from repotag._ray import run_ray  # noqa: E402
+from repotag.batch import (
+    run_batch,  # noqa: E402
+    run_ray,  # noqa: E402
+)
 from test_batch import readme, write_jsonl  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -64,3 +66,21 @@ def test_ray_actor_start_up_error_is_one_clear_error(local_ray, tmp_path):
         run_ray(source, tmp_path / "o.jsonl", max_tags=91)
     message = str(info.value)
     assert message == "Ray job failed: max_tags 91 exceeds the taxonomy size (90 tags)"
+
+
+def test_ray_resume_tags_only_what_is_missing(local_ray, tmp_path):
+    rows = [{"id": i, "readme": readme(i)} for i in range(30)]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    run_batch(source, tmp_path / "local.jsonl", workers=1)
+    full = (tmp_path / "local.jsonl").read_text().splitlines(keepends=True)
+    partial = tmp_path / "ray.jsonl"
+    partial.write_text("".join(full[:12]) + full[12][:9])  # 12 whole lines and a torn one
+    with pytest.raises(InputError, match="exists: pass --resume"):
+        run_ray(source, partial)
+    summary = run_ray(source, partial, concurrency=1, resume=True)
+    assert summary.skipped == 12 and summary.done == 18
+    lines = partial.read_text().splitlines()
+    assert sorted(json.loads(line)["id"] for line in lines) == list(range(30))
+    assert by_id(partial) == by_id(tmp_path / "local.jsonl")
+    with pytest.raises(InputError, match="resumes a local .jsonl output only"):
+        run_ray(source, tmp_path / "dir", resume=True)

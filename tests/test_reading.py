@@ -3,7 +3,7 @@ import codecs
 import pytest
 
 from repotag import InputError
-from repotag._reading import MAX_README_BYTES, as_text, decode_readme, read_readme_file
+from repotag.pipeline import MAX_README_BYTES, as_text, decode_readme, read_readme_file
 
 
 def test_utf8_with_and_without_bom():
@@ -48,7 +48,7 @@ def test_wrong_type():
 
 
 def test_read_json_lines(tmp_path):
-    from repotag._reading import read_json_lines
+    from repotag.pipeline import read_json_lines
 
     path = tmp_path / "x.jsonl"
     path.write_text('{"id": 1, "tags": []}\n\n{"id": 2, "tags": ["a"]}\n')

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from conftest import make_prompt
 from repotag import Settings, Taxonomy
-from repotag._service import create_app
+from repotag.service import create_app
 
 README = "# ripgrep\nripgrep is a command-line search tool that recursively searches directories for a regex.\n"
 PROMPT = make_prompt("A game engine for 2D and 3D games with a visual editor.", record_id='"55"', limit=1)
@@ -222,7 +222,7 @@ def test_schemathesis_finds_no_server_errors(server):
 def test_shared_listening_socket_gives_connections_tcp_nodelay():
     import asyncio
 
-    from repotag._service import listening_socket
+    from repotag.service import listening_socket
 
     async def accepted_nodelay() -> int:
         sock = listening_socket("127.0.0.1", 0)
@@ -242,3 +242,39 @@ def test_shared_listening_socket_gives_connections_tcp_nodelay():
         return value
 
     assert asyncio.run(accepted_nodelay()) != 0
+
+
+# ---- contract tests with a fake backend: exact replies, no model weights -------------------------------
+@pytest.fixture
+def fixed_client():
+    from repotag import Tagger
+    from repotag.backends import FixedScores
+
+    tagger = Tagger(FixedScores({"cli": 0.9, "api": 0.6, "ai": 0.2}))
+    with TestClient(create_app(Settings(max_batch_items=2), tagger=tagger)) as test_client:
+        yield test_client
+
+
+def test_exact_replies_from_a_fixed_backend(fixed_client):
+    reply = fixed_client.post("/v1/tag", json={"id": 7, "readme": "anything", "scores": True})
+    assert reply.status_code == 200
+    assert reply.json() == {"id": 7, "tags": [{"id": 4, "name": "cli", "score": 0.9}, {"id": 24, "name": "api", "score": 0.6}]}
+    batch = fixed_client.post("/v1/tag/batch", json={"items": [{"id": "a", "readme": "x"}, {"id": "b", "readme": " "}],
+                                                     "max_tags": 1})
+    assert batch.json() == {"results": [{"id": "a", "tags": [{"id": 4, "name": "cli"}]}, {"id": "b", "tags": []}]}
+    chat = fixed_client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": make_prompt("x")}]})
+    assert json.loads(chat.json()["choices"][0]["message"]["content"]) == {"id": "42", "tags": [{"id": 4, "name": "cli"}]}
+
+
+def test_models_lists_the_loaded_backend(fixed_client, client):
+    assert fixed_client.get("/v1/models").json()["data"][0]["id"] == "fixed"
+    assert client.get("/v1/models").json()["data"][0]["id"] == "repotag-default"
+
+
+def test_settings_reach_worker_processes_as_one_pickled_object():
+    import functools
+    import pickle
+
+    settings = Settings(api_key="k", max_batch_items=5)
+    factory = pickle.loads(pickle.dumps(functools.partial(create_app, settings)))
+    assert factory.args == (settings,)

@@ -1,92 +1,110 @@
+"""Contract tests of the Tagger: exact outputs from a fake backend with fixed scores, no model weights."""
+
 import json
 
 import pytest
 
-from repotag import ConfigError, InputError, Record, Taxonomy
-from repotag._reading import MAX_README_BYTES
+from repotag import ConfigError, DecisionPolicy, InputError, Record, Tagger, Taxonomy
+from repotag.backends import FixedScores
 
-README = """# ripgrep
-ripgrep is a line-oriented search tool that recursively searches the current directory for a regex pattern.
-It is a command-line tool written in Rust.
-"""
-
-
-def test_contract_shape_and_rules(tagger):
-    result = tagger.tag(README, id="6186")
-    data = result.to_dict()
-    assert list(data) == ["id", "tags"] and data["id"] == "6186"
-    assert 1 <= len(data["tags"]) <= 3
-    default = Taxonomy.default().to_list()
-    assert all(tag in default for tag in data["tags"])
-    assert len({t["id"] for t in data["tags"]}) == len(data["tags"])
-    assert "cli" in [t["name"] for t in data["tags"]]
-    assert json.loads(result.to_json()) == data
+TAX = Taxonomy.from_json([
+    {"id": 17, "name": "ai"}, {"id": 4, "name": "cli"}, {"id": 81, "name": "game-engine "}, {"id": "x", "name": "rust"},
+])
+SCORES = {"cli": 0.9, "rust": 0.6, "ai": 0.3, "game-engine": 0.1}
 
 
-def test_scores_are_ordered_confidences(tagger):
-    data = tagger.tag(README, max_tags=5).to_dict(scores=True)
-    scores = [t["score"] for t in data["tags"]]
-    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+def tagger(scores=SCORES, **policy) -> Tagger:
+    return Tagger(FixedScores(scores, DecisionPolicy(**policy), taxonomy=TAX))
 
 
-@pytest.mark.parametrize("record_id", [6186, "6186", None, "owner/repo"])
-def test_id_is_echoed_with_its_type(tagger, record_id):
-    assert tagger.tag(README, id=record_id).to_dict()["id"] == record_id
+def test_tags_are_the_policy_choice_most_probable_first_copied_exactly():
+    result = tagger(threshold=0.5).tag("text", id="6186")
+    assert result.to_dict() == {"id": "6186", "tags": [{"id": 4, "name": "cli"}, {"id": "x", "name": "rust"}]}
+    assert result.to_json() == '{"id": "6186", "tags": [{"id": 4, "name": "cli"}, {"id": "x", "name": "rust"}]}'
+    assert tagger(threshold=0.05).tag("t").to_dict(scores=True)["tags"] == [
+        {"id": 4, "name": "cli", "score": 0.9}, {"id": "x", "name": "rust", "score": 0.6},
+        {"id": 17, "name": "ai", "score": 0.3}]
 
 
-def test_max_tags_is_respected_and_checked(tagger):
-    for limit in (1, 2):
-        assert len(tagger.tag(README, max_tags=limit).tags) <= limit
-    with pytest.raises(ConfigError, match="max_tags must be at least 1"):
-        tagger.tag(README, max_tags=0)
-    with pytest.raises(ConfigError, match="max_tags 91 exceeds the taxonomy size"):
-        tagger.tag(README, max_tags=91)
+def test_per_tag_thresholds_and_min_top_score():
+    assert [t.tag.name for t in tagger(threshold=0.5, thresholds={"ai": 0.2}).tag("t").tags] == ["cli", "rust", "ai"]
+    assert tagger(threshold=0.5, min_top_score=0.95).tag("t", id=1).to_dict() == {"id": 1, "tags": []}
 
 
-def test_trailing_space_names_are_copied_exactly(tagger):
-    text = "# Godot\nGodot is a game engine for 2D and 3D games, with an editor and a scripting language."
-    names = [t["name"] for t in tagger.tag(text).to_dict()["tags"]]
-    assert "game-engine " in names
+def test_trailing_space_name_is_kept():
+    names = [t["name"] for t in tagger({"game-engine": 0.9}).tag("t").to_dict()["tags"]]
+    assert names == ["game-engine "]
+
+
+@pytest.mark.parametrize("record_id", [6186, "6186", None, "owner/repo", 1.5])
+def test_id_is_echoed_with_its_type(record_id):
+    assert tagger().tag("t", id=record_id).to_dict()["id"] == record_id
+
+
+def test_limits():
+    assert len(tagger(threshold=0.0).tag("t").tags) == 3  # default limit
+    assert len(tagger(threshold=0.0).tag("t", max_tags=4).tags) == 4
+    with pytest.raises(ConfigError, match="^max_tags must be at least 1$"):
+        tagger().tag("t", max_tags=0)
+    with pytest.raises(ConfigError, match=r"^max_tags 5 exceeds the taxonomy size \(4 tags\)$"):
+        tagger().tag("t", max_tags=5)
+    two = Taxonomy.from_json(["cli", "rust"])
+    assert [t.tag.name for t in tagger(threshold=0.0).tag("t", taxonomy=two).tags] == ["cli", "rust"]
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", b""])
-def test_empty_text_gives_no_tags(tagger, text):
-    assert tagger.tag(text, id="e").to_dict() == {"id": "e", "tags": []}
+def test_empty_text_gives_no_tags_and_is_not_scored(text):
+    fake = FixedScores(SCORES, taxonomy=TAX)
+    assert Tagger(fake).tag(text, id="e").to_dict() == {"id": "e", "tags": []}
+    assert fake.calls == []
 
 
-def test_binary_raises_and_records(tagger):
+def test_an_abstaining_backend_gives_no_tags():
+    abstain = Tagger(FixedScores(lambda doc: None if "nothing" in doc.text else SCORES, taxonomy=TAX))
+    results = list(abstain.tag_many([("a", "nothing here"), ("b", "something")]))
+    assert [r.to_dict() for r in results] == [{"id": "a", "tags": []}, {"id": "b", "tags": [{"id": 4, "name": "cli"},
+                                                                                            {"id": "x", "name": "rust"}]}]
+
+
+def test_bad_items_raise_or_become_error_records():
     binary = bytes(range(256)) * 10
-    with pytest.raises(InputError):
-        tagger.tag(binary)
-    results = list(tagger.tag_many([("a", README), ("b", binary), {"id": "c"}], errors="record"))
-    assert [r.ok for r in results] == [True, False, False]
-    assert results[1].to_dict() == {"id": "b", "error": "input is binary, not text: give a README in UTF-8 or UTF-16"}
-    assert results[2].to_dict() == {"id": "c", "error": "record has no 'readme' field"}
+    with pytest.raises(InputError, match="^input is binary, not text"):
+        tagger().tag(binary)
+    results = list(tagger().tag_many([("a", "ok"), ("b", binary), {"id": "c"}, {"id": "d", "readme": 5}, 3.5],
+                                     errors="record"))
+    assert [r.to_dict() for r in results] == [
+        {"id": "a", "tags": [{"id": 4, "name": "cli"}, {"id": "x", "name": "rust"}]},
+        {"id": "b", "error": "input is binary, not text: give a README in UTF-8 or UTF-16"},
+        {"id": "c", "error": "record has no 'readme' field"},
+        {"id": "d", "error": "'readme' must be a string"},
+        {"id": None, "error": "cannot tag a float: give a README text or a {'id', 'readme'} record"},
+    ]
 
 
-def test_tag_many_matches_tag_and_keeps_order(tagger):
-    texts = [README, "# Redis\nRedis is an in-memory database and cache.", "A React UI component library."]
-    many = list(tagger.tag_many(Record(t, i) for i, t in enumerate(texts)))
-    assert [r.id for r in many] == [0, 1, 2]
-    assert [r.to_dict() for r in many] == [tagger.tag(t, i).to_dict() for i, t in enumerate(texts)]
+def test_documents_carry_the_repository_name_from_the_id_or_the_record():
+    fake = FixedScores(SCORES, taxonomy=TAX)
+    list(Tagger(fake).tag_many([Record("t", "owner/ripgrep"), Record("t", "x/README.md"), Record("t", 5, "given"),
+                                 Record("t", "plain")]))
+    assert [(d.id, d.name) for d in fake.calls[0]] == [
+        ("owner/ripgrep", "ripgrep"), ("x/README.md", "x"), (5, "given"), ("plain", None)]
 
 
-def test_custom_taxonomy_only_returns_its_tags(tagger):
-    custom = Taxonomy.from_json([{"id": "x1", "name": "Search Tools"}, {"id": "x2", "name": "Cooking"}])
-    data = tagger.tag(README, taxonomy=custom).to_dict()
-    assert data["tags"][0] == {"id": "x1", "name": "Search Tools"}
-    assert all(t in custom.to_list() for t in data["tags"])
+def test_tag_many_batches_keep_order():
+    fake = FixedScores(lambda doc: {"cli": float(doc.text)}, taxonomy=TAX)
+    batched = Tagger(fake, batch_size=2)
+    results = list(batched.tag_many(Record(str(i / 10), i) for i in range(5)))
+    assert [r.id for r in results] == [0, 1, 2, 3, 4]
+    assert [len(call) for call in fake.calls] == [2, 2, 1]
+    assert [r.tags[0].score for r in results] == [0.0, 0.1, 0.2, 0.3, 0.4]
 
 
-def test_huge_readme_reads_a_capped_prefix_and_stays_correct(tagger):
-    huge = README + "\n## Reference\n" + ("Search options for regex matching in files. " * 1_200_000)  # ~54 MB
-    result = tagger.tag(huge).to_dict()
-    assert result == tagger.tag(huge[:MAX_README_BYTES]).to_dict()
-    assert "cli" in [t["name"] for t in result["tags"]]
+def test_tag_prompt_uses_the_prompt_taxonomy_and_limit():
+    prompt = ('base on # A tool\n", Assign "at most 1 tags" to the expected json: {"id":"9","tags":[]} '
+              '"only from the tags list I provide: [{"id":4,"name":"cli"},{"id":5,"name":"rust"}]"')
+    assert json.loads(tagger(threshold=0.0).tag_prompt(prompt).to_json()) == {"id": "9", "tags": [{"id": 4, "name": "cli"}]}
 
 
-def test_tiny_real_readmes(tagger, shared):
-    lines = (shared / "data" / "edge" / "tiny-readmes.jsonl").read_text().splitlines()
-    for row in map(json.loads, lines):
-        data = tagger.tag(row["readme"], row["id"]).to_dict()
-        assert data["id"] == row["id"] and len(data["tags"]) <= 3
+def test_load_picks_the_backend_by_name_with_options():
+    loaded = Tagger.load(backend="fixed", scores={"cli": 1.0})
+    assert loaded.name == "fixed" and loaded.taxonomy == Taxonomy.default()
+    assert loaded.tag("t").to_dict() == {"id": None, "tags": [{"id": 4, "name": "cli"}]}

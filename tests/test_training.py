@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from repotag import InputError, Taxonomy
-from repotag._training import LabelledDocument, best_threshold, fit_platt, read_labelled, train_model
+from repotag.training import LabelledDocument, best_threshold, fit_platt, read_labelled, train_model
 
 TAX = Taxonomy.from_json(["database", "game", "cli"])
 EXAMPLES = {
@@ -27,9 +27,9 @@ def test_train_model_cross_validates_calibrates_and_learns():
     assert result.report is not None and result.report.count == 18
     assert result.report.top1_hit >= 0.8
     model = result.model
-    assert model.config.threshold in [round(x, 2) for x in np.arange(0.1, 0.71, 0.05)]
+    assert model.policy.threshold in [round(x, 2) for x in np.arange(0.1, 0.71, 0.05)]
     assert model.predict_proba(["a document database"]).argmax() == 0
-    assert model.config.card["taxonomy"] == TAX.to_list()
+    assert model.card["taxonomy"] == TAX.to_list()
 
 
 def test_too_few_documents_skip_cross_validation():
@@ -71,7 +71,7 @@ def test_fit_platt_and_best_threshold():
 
 
 def test_tuned_thresholds_move_toward_the_best_in_proportion_to_support():
-    from repotag._training import tune_tag_thresholds
+    from repotag.training import tune_tag_thresholds
 
     # "game" as a second tag is right at 0.35 and wrong at 0.3: its best threshold is above 0.3.
     proba = np.array([[0.9, 0.35, 0.0]] * 4 + [[0.9, 0.3, 0.0]] * 4)
@@ -83,7 +83,7 @@ def test_tuned_thresholds_move_toward_the_best_in_proportion_to_support():
 
 
 def test_nested_selection_scores_every_row_once():
-    from repotag._training import nested_selection_report
+    from repotag.training import nested_selection_report
 
     proba = np.tile([0.9, 0.1, 0.05], (10, 1))
     gold = [["database"]] * 10

@@ -19,6 +19,8 @@ class Settings:
     Validated on construction; :meth:`from_env` overlays ``REPOTAG_*`` variables.
     """
 
+    #: Backend that scores READMEs: ``embedded`` (default) or one registered under ``repotag.backends``.
+    backend: str = "embedded"
     #: Model directory; ``None`` is the embedded default model.
     model: Optional[Path] = None
     #: Most tags per README.
@@ -39,6 +41,7 @@ class Settings:
     def __post_init__(self) -> None:
         if self.model is not None and not isinstance(self.model, Path):
             object.__setattr__(self, "model", Path(self.model))
+        _require(bool(self.backend), "backend must not be empty")
         _require(self.max_tags >= 1, "max_tags must be at least 1")
         _require(self.threads >= 0, "threads must be 0 (automatic) or more")
         _require(self.batch_size >= 1, "batch_size must be at least 1")
@@ -66,6 +69,7 @@ class Settings:
 
 
 _CASTS = {
+    "backend": str,
     "model": Path,
     "max_tags": int,
     "threads": int,

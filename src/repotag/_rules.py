@@ -6,8 +6,8 @@ most once, at most ``max_tags``, most probable first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 from ._errors import ConfigError
 from ._taxonomy import Tag, Taxonomy
@@ -41,6 +41,35 @@ def check_max_tags(max_tags: Any, taxonomy: Taxonomy) -> int:
 def resolve_max_tags(explicit: Any, default: int, taxonomy: Taxonomy) -> int:
     """The limit to apply: an explicit one must fit the taxonomy; the default shrinks to a small one."""
     return min(default, len(taxonomy)) if explicit is None else check_max_tags(explicit, taxonomy)
+
+
+@dataclass(frozen=True)
+class DecisionPolicy:
+    """How per-tag scores become a tag list; the same object decides in training and in serving.
+
+    The most probable tag is kept when it reaches ``min_top_score``; each further tag
+    when it reaches its own threshold (``thresholds`` by tag key, else ``threshold``).
+    """
+
+    threshold: float = 0.5
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    min_top_score: float = 0.0
+
+    def thresholds_for(self, keys: Sequence[str]) -> list[float]:
+        """The threshold of each tag key, in order."""
+        return [self.thresholds.get(key, self.threshold) for key in keys]
+
+    def select(self, scores: Sequence[float], taxonomy: Taxonomy, max_tags: int) -> list[ScoredTag]:
+        """The tags to give for one row of scores (taxonomy order)."""
+        return select_tags(scores, taxonomy, max_tags, self.thresholds_for(taxonomy.keys), self.min_top_score)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "thresholds": dict(self.thresholds), "min_top_score": self.min_top_score}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "DecisionPolicy":
+        return cls(float(data.get("threshold", 0.5)), dict(data.get("thresholds", {})),
+                   float(data.get("min_top_score", 0.0)))
 
 
 def select_tags(

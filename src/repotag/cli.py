@@ -13,6 +13,7 @@ import click
 from . import __version__
 from ._config import Settings
 from ._errors import RepotagError
+from ._extras import require_extra
 
 EXIT_USAGE = 2
 
@@ -43,11 +44,12 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False))
 
 
-def _load_tagger(model: Path | None, taxonomy: Path | None = None, max_tags: int | None = None):
+def _load_tagger(model: Path | None, taxonomy: Path | None = None, max_tags: int | None = None,
+                 backend: str | None = None):
     from ._tagger import Tagger
 
-    settings = Settings.from_env(model=model)
-    return Tagger.load(settings.model, taxonomy=taxonomy, max_tags=max_tags, settings=settings)
+    settings = Settings.from_env(model=model, backend=backend)
+    return Tagger.load(taxonomy=taxonomy, max_tags=max_tags, settings=settings)
 
 
 model_option = click.option(
@@ -57,6 +59,10 @@ model_option = click.option(
 taxonomy_option = click.option(
     "--taxonomy", type=click.Path(path_type=Path), default=None,
     help='Your tag list: JSON list of {"id", "name"} objects or of names.',
+)
+backend_option = click.option(
+    "--backend", default=None,
+    help="What scores READMEs: 'embedded' (default) or a backend registered under 'repotag.backends'.",
 )
 scores_option = click.option("--scores", is_flag=True, help="Add a confidence (0-1) to each tag.")
 
@@ -74,29 +80,31 @@ def main() -> None:
 @click.option("--max-tags", type=int, default=None, help="Most tags to return (default 3).")
 @taxonomy_option
 @model_option
+@backend_option
 @scores_option
 @handle_errors
-def tag(readme: Path, record_id, name, max_tags, taxonomy, model, scores) -> None:
+def tag(readme: Path, record_id, name, max_tags, taxonomy, model, backend, scores) -> None:
     """Tag one README file ('-' reads standard input) and print the JSON result."""
-    from ._reading import read_readme_file
+    from .pipeline import read_readme_file
 
     text = read_readme_file(readme)
-    tagger = _load_tagger(model, taxonomy, max_tags)
+    tagger = _load_tagger(model, taxonomy, max_tags, backend)
     _print_json(tagger.tag(text, record_id, name=name).to_dict(scores))
 
 
 @main.command()
 @click.argument("prompt_file", type=click.Path(path_type=Path, allow_dash=True))
 @model_option
+@backend_option
 @scores_option
 @handle_errors
-def prompt(prompt_file: Path, model, scores) -> None:
+def prompt(prompt_file: Path, model, backend, scores) -> None:
     """Answer a tagging prompt written for an LLM with the expected JSON."""
     from ._prompt import parse_prompt
-    from ._reading import read_readme_file
+    from .pipeline import read_readme_file
 
     request = parse_prompt(read_readme_file(prompt_file))
-    _print_json(_load_tagger(model).tag_prompt(request).to_dict(scores))
+    _print_json(_load_tagger(model, backend=backend).tag_prompt(request).to_dict(scores))
 
 
 @main.command()
@@ -110,27 +118,27 @@ def train(labels: Path, taxonomy: Path, output: Path, folds: int) -> None:
 
     Tags without examples are scored zero-shot from their name and description.
     """
-    from ._model import TagModel
     from ._taxonomy import Taxonomy
-    from ._training import read_labelled, train_model
+    from .model import TagModel
+    from .training import read_labelled, train_model
 
     if folds < 2:
         raise click.BadParameter("must be at least 2", param_hint="--folds")
     tax = Taxonomy.from_file(taxonomy)
     documents = read_labelled(labels, tax)
     # Zero-shot calibration learnt on the default model's data carries over.
-    defaults = TagModel.load().config
-    result = train_model(tax, documents, folds=folds, zero_shot=defaults.zero_shot)
+    defaults = TagModel.load()
+    result = train_model(tax, documents, folds=folds, zero_shot=defaults.calibration.zero_shot)
     result.model.save(output)
-    trained = len(result.model.config.trained_tags)
+    trained = len(result.model.trained_tags)
     click.echo(f"trained {trained} of {len(tax)} tags on {len(documents)} READMEs "
                f"({len(tax) - trained} zero-shot); saved to {output}", err=True)
     if result.report is not None:
         _print_json({
             "cross_validated": result.nested_report.summary(),  # thresholds chosen on other folds: honest
             "same_folds": result.report.summary(),
-            "threshold": result.model.config.threshold,
-            "per_tag_thresholds": result.model.config.thresholds,
+            "threshold": result.model.policy.threshold,
+            "per_tag_thresholds": result.model.policy.thresholds,
         })
 
 
@@ -144,8 +152,10 @@ def train(labels: Path, taxonomy: Path, output: Path, folds: int) -> None:
 @handle_errors
 def evaluate(predictions: str, gold: Path, readmes: Path | None, chart: Path | None, as_json: bool) -> None:
     """Score predictions (JSONL of {"id", "tags"}) or a model ('default' or a directory) against GOLD."""
-    from ._evaluation import TaggingEvaluator, read_tag_lists, write_chart
+    from .evaluation import TaggingEvaluator, read_tag_lists, write_chart
 
+    if chart is not None:
+        require_extra("eval")  # before any work, not after it
     gold_tags, _ = read_tag_lists(gold)
     source = Path(predictions)
     if predictions == "default" or source.is_dir():
@@ -166,8 +176,8 @@ def evaluate(predictions: str, gold: Path, readmes: Path | None, chart: Path | N
 
 
 def _predict_for_eval(model: Path | None, readmes: Path):
-    from ._batch import read_records
     from ._tagger import Record
+    from .batch import read_records
 
     tagger = _load_tagger(model)
     records = [Record(r.readme, r.id) for r in read_records(readmes) if r.error is None]
@@ -190,23 +200,26 @@ def _predict_for_eval(model: Path | None, readmes: Path):
 @click.option("--max-tags", type=int, default=None, help="Most tags per README (default 3).")
 @taxonomy_option
 @model_option
+@backend_option
 @scores_option
 @handle_errors
-def batch(input_path, output, resume, workers, engine, batch_size, ray_address, max_tags, taxonomy, model, scores):
+def batch(input_path, output, resume, workers, engine, batch_size, ray_address, max_tags, taxonomy, model, backend,
+          scores):
     """Tag a catalogue: JSONL/CSV/Parquet of {"id", "readme"}, or a directory of README files."""
     from ._taxonomy import Taxonomy
 
     if workers is not None and workers < 1:
         raise click.BadParameter("must be at least 1", param_hint="--workers")
-    settings = Settings.from_env(model=model)
+    settings = Settings.from_env(model=model, backend=backend)
     tax = Taxonomy.from_file(taxonomy) if taxonomy else None
     if engine == "ray":
-        from ._ray import run_ray
+        from .batch import run_ray
 
         summary = run_ray(input_path, output, settings=settings, taxonomy=tax, max_tags=max_tags,
-                          concurrency=workers, batch_size=batch_size, address=ray_address, scores=scores)
+                          concurrency=workers, batch_size=batch_size, address=ray_address, scores=scores,
+                          resume=resume)
     else:
-        from ._batch import count_records, run_batch
+        from .batch import count_records, run_batch
 
         with _progress(lambda: count_records(input_path)) as advance:
             summary = run_batch(input_path, output, settings=settings, taxonomy=tax, max_tags=max_tags,
@@ -256,25 +269,19 @@ class _progress:
 @click.option("--workers", type=int, default=1, show_default=True, help="Server processes.")
 @click.option("--api-key", default=None, help="Require 'Authorization: Bearer KEY' (or set REPOTAG_API_KEY).")
 @model_option
+@backend_option
 @handle_errors
-def serve(host: str, port: int, workers: int, api_key: str | None, model: Path | None) -> None:
+def serve(host: str, port: int, workers: int, api_key: str | None, model: Path | None, backend: str | None) -> None:
     """Run the HTTP API (REST and OpenAI-compatible chat completions)."""
     import os
 
-    try:
-        from ._service import run_server
-    except ImportError:
-        _fail('the service needs its extra: pip install "repotag[serve]"')
+    require_extra("serve")
+    from .service import run_server
+
     if workers < 1:
         raise click.BadParameter("must be at least 1", param_hint="--workers")
-    settings = Settings.from_env(model=model, api_key=api_key)
+    settings = Settings.from_env(model=model, api_key=api_key, backend=backend)
     if not settings.threads:
         # Each server process gets its share of the cores, so workers do not fight over them.
         settings = settings.with_overrides(threads=max(1, (os.cpu_count() or 1) // workers))
-    # Worker processes rebuild the app from the environment, the one place settings are read.
-    os.environ["REPOTAG_THREADS"] = str(settings.threads)
-    if settings.model is not None:
-        os.environ["REPOTAG_MODEL"] = str(settings.model)
-    if settings.api_key is not None:
-        os.environ["REPOTAG_API_KEY"] = settings.api_key
-    run_server(host, port, workers)
+    run_server(settings, host, port, workers)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import BinaryIO, Iterator, Sequence, Union
 
-from ._errors import InputError
+from .._errors import InputError
 
 #: Bytes read from the start of a README; the rest is never loaded.
 MAX_README_BYTES = 1_000_000

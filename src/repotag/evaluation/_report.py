@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ._reading import read_json_lines
-from ._taxonomy import tag_key
+from .._taxonomy import tag_key
+from ..pipeline._reading import read_json_lines
 
 
 def _f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -172,7 +172,10 @@ def read_tag_lists(path: str | Path) -> tuple[dict[Any, list[str]], dict[Any, li
 
 
 def write_chart(report: EvaluationReport, path: str | Path, bins: int = 10) -> Path:
-    """Save a PNG: per-tag F1 bars and a reliability curve of the confidences."""
+    """Save a PNG: per-tag F1 bars and a reliability curve of the confidences (needs the ``eval`` extra)."""
+    from .._extras import require_extra
+
+    require_extra("eval")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -15,43 +15,33 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._batch import BatchSummary
-from ._config import Settings
-from ._errors import InputError, RepotagError
+from .._config import Settings
+from .._errors import InputError, RepotagError
+from .._extras import require_extra
+from ._local import BatchSummary
+from ._records import completed_keys, input_format, result_lines, validate_record
 
 
 class RayTagger:
     """Stateful ``map_batches`` class: one tagger per actor."""
 
-    def __init__(self, settings: Settings, taxonomy: list | None, max_tags: int | None, scores: bool):
-        from ._model import use_one_blas_thread
-        from ._tagger import Tagger
-        from ._taxonomy import Taxonomy
+    def __init__(self, settings: Settings, taxonomy: list | None, max_tags: int | None, scores: bool,
+                 skip: frozenset = frozenset()):
+        from .._tagger import start_worker
+        from .._taxonomy import Taxonomy
 
-        use_one_blas_thread()
-        settings = settings.with_overrides(threads=1)  # one core per actor
         tax = Taxonomy.from_json(taxonomy) if taxonomy is not None else None
-        self.tagger = Tagger.load(settings.model, tax, max_tags, settings=settings)
+        self.tagger = start_worker(settings.with_overrides(threads=1), tax, max_tags)  # one core per actor
         self.scores = scores
+        self.skip = skip  # resume keys already in the output
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        from ._tagger import Record
-
+        records = [validate_record({"id": _plain(i), "readme": r}, None) for i, r in zip(batch["id"], batch["readme"])]
+        # A row's id comes back as given even when the record is unusable (validation drops bad ids).
         ids = [_plain(i) for i in batch["id"]]
-        readmes = batch["readme"]
-        lines: list[dict] = [{} for _ in ids]
-        good = []
-        for index, (record_id, readme) in enumerate(zip(ids, readmes)):
-            if record_id is None or record_id == "":
-                lines[index] = {"id": None, "error": "record has no id"}
-            elif readme is None:
-                lines[index] = {"id": record_id, "error": "record has no 'readme' field"}
-            else:
-                good.append(index)
-        results = self.tagger.tag_many((Record(readmes[i], ids[i]) for i in good), errors="record")
-        for index, result in zip(good, results):
-            lines[index] = result.to_dict(self.scores)
-        return {"id": [json.dumps(i) for i in ids], "result": [json.dumps(line, ensure_ascii=False) for line in lines]}
+        kept = [i for i, record in enumerate(records) if record.id is None or record.key not in self.skip]
+        lines = result_lines(self.tagger, [records[i] for i in kept], self.scores)
+        return {"id": [json.dumps(ids[i]) for i in kept], "result": [json.dumps(line, ensure_ascii=False) for line in lines]}
 
 
 def _plain(value: Any) -> Any:
@@ -68,15 +58,10 @@ def _is_remote(location: str) -> bool:
 
 
 def _read(ray_data, location: str):
-    path = Path(location)
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return ray_data.read_json(location, **IO_TASKS)
-    if suffix == ".csv":
-        return ray_data.read_csv(location, **IO_TASKS)
-    if suffix in (".parquet", ".pq") or _is_remote(location) or path.is_dir():
-        return ray_data.read_parquet(location, **IO_TASKS)
-    raise InputError(f"{location}: the Ray engine reads .jsonl, .csv or .parquet (files or a Parquet directory)")
+    kind = "parquet" if _is_remote(location) and not Path(location).suffix else input_format(location)
+    readers = {"jsonl": ray_data.read_json, "csv": ray_data.read_csv, "parquet": ray_data.read_parquet,
+               "directory": ray_data.read_parquet}
+    return readers[kind](location, **IO_TASKS)
 
 
 def run_ray(
@@ -90,21 +75,26 @@ def run_ray(
     batch_size: int = 64,
     address: str | None = None,
     scores: bool = False,
+    resume: bool = False,
 ) -> BatchSummary:
     """Tag ``input_path`` on Ray; ``address`` joins an existing cluster, else a local Ray starts.
 
     Paths may be URIs Ray can read and write (``s3://``, ``gs://``...) for cluster runs.
+    ``resume`` continues a local ``.jsonl`` output: ids already in it are not tagged again.
     """
-    try:
-        import ray
-        import ray.data
-    except ImportError:
-        raise InputError('the Ray engine needs its extra: pip install "repotag[ray]"') from None
+    require_extra("ray")
+    import ray
+    import ray.data
+
     source, target = str(input_path), str(output_path)
     if not _is_remote(source) and not Path(source).exists():
         raise InputError(f"input not found: {source}")
-    if not _is_remote(target) and Path(target).exists():
-        raise InputError(f"{target} exists: the Ray engine does not resume; choose another output")
+    streamed = target.lower().endswith(".jsonl") and not _is_remote(target)
+    if resume and not streamed:
+        raise InputError(f"{target}: the Ray engine resumes a local .jsonl output only")
+    if not _is_remote(target) and Path(target).exists() and not (resume and streamed):
+        raise InputError(f"{target} exists: pass --resume to continue it, or choose another output")
+    skip = frozenset(completed_keys(Path(target))) if resume else frozenset()
     started = time.perf_counter()
     if not ray.is_initialized():
         ray.init(address=address, num_cpus=None if address else concurrency, include_dashboard=False,
@@ -123,19 +113,21 @@ def run_ray(
             "taxonomy": taxonomy.to_list() if taxonomy is not None else None,
             "max_tags": max_tags,
             "scores": scores,
+            "skip": skip,
         },
         batch_size=batch_size,
         batch_format="numpy",
         concurrency=concurrency or 1,
         num_cpus=1,
     )
-    summary = BatchSummary()
+    summary = BatchSummary(skipped=len(skip))
     try:
-        if target.lower().endswith(".jsonl") and not _is_remote(target):
+        if streamed:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "w", encoding="utf-8") as sink:
+            with open(target, "a", encoding="utf-8") as sink:
                 for row in tagged.iter_rows():
                     sink.write(row["result"] + "\n")
+                    sink.flush()
                     summary.done += 1
                     summary.errors += "error" in json.loads(row["result"])
         else:

@@ -10,18 +10,19 @@ calibrated by Platt scaling on out-of-fold predictions.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ._errors import ModelError
-from ._features import DEFAULT_MAX_TOKENS, LexicalFeatures, SentenceEncoder
-from ._taxonomy import Taxonomy, tag_key
+from .._errors import ModelError
+from .._rules import DecisionPolicy
+from .._taxonomy import Taxonomy, tag_key
+from ..pipeline._features import DEFAULT_MAX_TOKENS, LexicalFeatures, SentenceEncoder
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 BUNDLED_ENCODER = "bundled"
 
 
@@ -30,89 +31,80 @@ def bundled_model_dir() -> Path:
     return Path(str(resources.files("repotag").joinpath("models").joinpath("default")))
 
 
-def use_one_blas_thread() -> None:
-    """Keep numpy's BLAS to one thread in a process repotag owns (batch worker, Ray actor, server).
-
-    The neighbour vote is a BLAS product; with each of N processes starting its own
-    BLAS threads, N processes on N cores fight (2 workers: 1.60x instead of 1.87x).
-    """
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1, user_api="blas")
-
-
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
 
 
-@dataclass
-class ModelConfig:
-    """Hyper-parameters and fitted scalars of a :class:`TagModel`; saved as ``model.json``."""
+@dataclass(frozen=True)
+class ModelParams:
+    """Hyper-parameters of a :class:`TagModel`: set before training, never changed by it."""
 
-    tags: list[str]
-    descriptions: dict[str, str] = field(default_factory=dict)
     embedding_weight: float = 1.0
     regularization: float = 4.0
     #: TF-IDF vocabulary size; 0 uses the sentence embedding alone.
     max_features: int = 30_000
     max_tokens: int = DEFAULT_MAX_TOKENS
-    #: Extra tags beyond the first are kept when their probability reaches this.
-    threshold: float = 0.3
-    #: Per-tag thresholds (by tag key) that replace ``threshold``, learnt out-of-fold.
-    thresholds: dict[str, float] = field(default_factory=dict)
-    #: The first tag is kept only when its probability reaches this.
-    min_top_score: float = 0.0
-    #: Platt scaling of trained heads: p = sigmoid(a * logit + b).
-    calibration: tuple[float, float] = (1.0, 0.0)
-    #: Zero-shot: p = sigmoid(a * cosine + b).
-    zero_shot: tuple[float, float] = (12.0, -5.0)
     #: Nearest-neighbour vote over the training documents, blended with the heads:
     #: p = (1 - mix) * p_head + mix * vote; mix 0 turns it off.
     neighbors: int = 10
     neighbor_temperature: float = 10.0
     neighbor_mix: float = 0.5
-    encoder: str = BUNDLED_ENCODER
-    trained_tags: list[str] = field(default_factory=list)
-    card: dict = field(default_factory=dict)
-
-    def head_probability(self, logits: np.ndarray, votes: np.ndarray | None) -> np.ndarray:
-        """Calibrated head outputs, blended with the neighbour vote when there is one."""
-        a, b = self.calibration
-        proba = _sigmoid(a * logits + b)
-        if votes is None or self.neighbor_mix <= 0:
-            return proba
-        return (1 - self.neighbor_mix) * proba + self.neighbor_mix * votes
-
-    def thresholds_for(self, keys: Sequence[str]) -> list[float]:
-        """The threshold of each tag key, in order."""
-        return [self.thresholds.get(key, self.threshold) for key in keys]
-
-    def to_json(self) -> dict:
-        data = dict(self.__dict__)
-        data["format_version"] = FORMAT_VERSION
-        data["calibration"] = list(self.calibration)
-        data["zero_shot"] = list(self.zero_shot)
-        return data
 
     @classmethod
-    def from_json(cls, data: dict) -> "ModelConfig":
-        if data.get("format_version") != FORMAT_VERSION:
-            raise ModelError(f"unsupported model format version {data.get('format_version')!r}")
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        config = cls(**known)
-        config.calibration = tuple(config.calibration)
-        config.zero_shot = tuple(config.zero_shot)
-        return config
+    def from_json(cls, data: dict) -> "ModelParams":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Maps raw outputs to probabilities: Platt scaling of the heads, and of zero-shot cosines."""
+
+    #: Trained heads: p = sigmoid(a * logit + b).
+    heads: tuple[float, float] = (1.0, 0.0)
+    #: Zero-shot: p = sigmoid(a * cosine + b).
+    zero_shot: tuple[float, float] = (12.0, -5.0)
+
+    def head_probability(self, logits: np.ndarray, votes: np.ndarray | None, neighbor_mix: float) -> np.ndarray:
+        """Calibrated head outputs, blended with the neighbour vote when there is one."""
+        a, b = self.heads
+        proba = _sigmoid(a * logits + b)
+        if votes is None or neighbor_mix <= 0:
+            return proba
+        return (1 - neighbor_mix) * proba + neighbor_mix * votes
+
+    def zero_shot_probability(self, cosine: np.ndarray) -> np.ndarray:
+        slope, offset = self.zero_shot
+        return _sigmoid(slope * cosine + offset)
 
 
 class TagModel:
-    """Multi-label tag classifier for one tag list, with zero-shot fallback."""
+    """Multi-label tag classifier for one tag list, with zero-shot fallback.
 
-    def __init__(self, config: ModelConfig, encoder: SentenceEncoder | None = None):
-        self.config = config
-        self.encoder = encoder or SentenceEncoder(
-            bundled_model_dir() / "encoder", max_tokens=config.max_tokens
-        )
+    Follows scikit-learn's convention: ``__init__`` stores the tag list and the
+    hyper-parameters; :meth:`fit` sets the learned state (heads, TF-IDF, the
+    neighbour memory). ``calibration`` and ``policy`` are set by the
+    :class:`~repotag.training.Trainer` from out-of-fold predictions.
+    """
+
+    def __init__(
+        self,
+        tags: Sequence[str],
+        descriptions: dict[str, str] | None = None,
+        params: ModelParams | None = None,
+        encoder: SentenceEncoder | None = None,
+    ):
+        self.tags = list(tags)
+        self.descriptions = dict(descriptions or {})
+        self.params = params or ModelParams()
+        self.encoder = encoder or SentenceEncoder(bundled_model_dir() / "encoder", max_tokens=self.params.max_tokens)
+        #: Where the encoder lives, relative to the model directory (or the bundled one).
+        self.encoder_name = BUNDLED_ENCODER
+        self.calibration = Calibration()
+        self.policy = DecisionPolicy(threshold=0.3)
+        #: Free-form facts about the model (taxonomy, training data, scores); written to the model card.
+        self.card: dict = {}
+        # Learned state, set by fit() or load().
+        self.trained_tags: list[str] = []
         self.lexical: LexicalFeatures | None = None
         self.coef: np.ndarray | None = None  # (tags, features)
         self.intercept: np.ndarray | None = None
@@ -122,20 +114,15 @@ class TagModel:
         self.memory_weights: np.ndarray | None = None
         self._tag_embeddings: dict[str, np.ndarray] = {}
 
-    # ---- construction -------------------------------------------------
     @classmethod
     def for_taxonomy(cls, taxonomy: Taxonomy, encoder: SentenceEncoder | None = None, **params) -> "TagModel":
         """An untrained model for ``taxonomy`` (zero-shot until :meth:`fit`)."""
-        config = ModelConfig(
-            tags=taxonomy.keys,
-            descriptions={t.key: t.description for t in taxonomy if t.description},
-            **params,
-        )
-        return cls(config, encoder)
+        descriptions = {t.key: t.description for t in taxonomy if t.description}
+        return cls(taxonomy.keys, descriptions, ModelParams(**params), encoder)
 
-    @property
-    def tags(self) -> list[str]:
-        return self.config.tags
+    def unfitted_copy(self) -> "TagModel":
+        """A new, untrained model with the same tags, hyper-parameters and encoder (for a CV fold)."""
+        return TagModel(self.tags, self.descriptions, self.params, self.encoder)
 
     @property
     def is_trained(self) -> bool:
@@ -148,7 +135,7 @@ class TagModel:
     def _design(self, embeddings: np.ndarray, documents: Sequence[str]):
         from scipy.sparse import csr_matrix, hstack
 
-        dense = csr_matrix(embeddings * self.config.embedding_weight)
+        dense = csr_matrix(embeddings * self.params.embedding_weight)
         if self.lexical is None:  # max_features=0: embedding only
             return dense
         return hstack([dense, self.lexical.transform(documents)], format="csr")
@@ -163,9 +150,21 @@ class TagModel:
 
     def describe(self, key: str, name: str | None = None, description: str = "") -> str:
         """The text a tag is embedded as for zero-shot scoring."""
-        description = description or self.config.descriptions.get(key, "")
+        description = description or self.descriptions.get(key, "")
         label = (name or key).strip()
         return f"{label}: {description}" if description else label
+
+    def targets(self, labels: Sequence[Sequence[str]]) -> np.ndarray:
+        """0/1 matrix (documents x tags) of tag names; names outside the tag list raise."""
+        index = {key: i for i, key in enumerate(self.tags)}
+        targets = np.zeros((len(labels), len(self.tags)), dtype=np.int8)
+        for row, names in enumerate(labels):
+            for name in names:
+                key = tag_key(name)
+                if key not in index:
+                    raise ModelError(f"label {name!r} is not in the tag list")
+                targets[row, index[key]] = 1
+        return targets
 
     # ---- fitting ------------------------------------------------------
     def fit(
@@ -186,59 +185,58 @@ class TagModel:
             raise ModelError("documents and labels differ in length")
         if not len(documents):
             raise ModelError("no training documents")
-        index = {key: i for i, key in enumerate(self.tags)}
-        targets = np.zeros((len(documents), len(self.tags)), dtype=np.int8)
-        for row, names in enumerate(labels):
-            for name in names:
-                key = tag_key(name)
-                if key not in index:
-                    raise ModelError(f"label {name!r} is not in the tag list")
-                targets[row, index[key]] = 1
+        targets = self.targets(labels)
         if embeddings is None:
             embeddings = self.embed(documents)
-        self.lexical = LexicalFeatures(self.config.max_features).fit(documents) if self.config.max_features else None
+        max_features = self.params.max_features
+        self.lexical = LexicalFeatures(max_features).fit(documents) if max_features else None
         design = self._design(embeddings, documents)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         trained = [j for j in range(len(self.tags)) if 0 < targets[:, j].sum() < len(documents)]
         heads = Parallel(n_jobs=n_jobs)(
-            delayed(_fit_head)(design, targets[:, j], weights, self.config.regularization) for j in trained
+            delayed(_fit_head)(design, targets[:, j], weights, self.params.regularization) for j in trained
         )
         self.coef = np.zeros((len(self.tags), design.shape[1]), dtype=np.float32)
         self.intercept = np.full(len(self.tags), -30.0, dtype=np.float32)
         for j, (coef, intercept) in zip(trained, heads):
             self.coef[j], self.intercept[j] = coef, intercept
-        self.config.trained_tags = [self.tags[j] for j in trained]
-        if self.config.neighbor_mix > 0:
+        self.trained_tags = [self.tags[j] for j in trained]
+        if self.params.neighbor_mix > 0:
             self.memory = np.asarray(embeddings, dtype=np.float32)
             self.memory_labels = targets.astype(np.uint8)
             self.memory_weights = np.ones(len(documents), np.float32) if weights is None else weights.astype(np.float32)
         return self
 
     # ---- prediction ---------------------------------------------------
-    def trained_logits(self, documents: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
-        """Raw head outputs for every tag (untrained tags get a large negative value)."""
+    def raw_outputs(self, documents: Sequence[str], embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Uncalibrated head logits for every model tag, and the neighbour votes (``None`` without memory).
+
+        Untrained tags get a large negative logit. The trainer calibrates on these.
+        """
         design = self._design(embeddings, documents)
-        return np.asarray(design @ self.coef.T) + self.intercept
+        logits = np.asarray(design @ self.coef.T) + self.intercept
+        votes = self.neighbor_votes(embeddings) if self.memory is not None else None
+        return logits, votes
 
     def neighbor_votes(self, embeddings: np.ndarray) -> np.ndarray:
         """Each tag's share of the weighted vote of the nearest training documents."""
-        k = min(self.config.neighbors, len(self.memory))
+        k = min(self.params.neighbors, len(self.memory))
         similarity = embeddings @ self.memory.T
         nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
         near_similarity = np.take_along_axis(similarity, nearest, axis=1)
-        weight = np.exp(self.config.neighbor_temperature * near_similarity) * self.memory_weights[nearest]
+        weight = np.exp(self.params.neighbor_temperature * near_similarity) * self.memory_weights[nearest]
         votes = np.einsum("nk,nkt->nt", weight, self.memory_labels[nearest].astype(np.float32))
         return votes / weight.sum(axis=1, keepdims=True)
 
-    def head_proba(self, documents: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
-        """Calibrated head probabilities blended with the neighbour vote, for the model's tags."""
-        votes = self.neighbor_votes(embeddings) if self.memory is not None else None
-        return self.config.head_probability(self.trained_logits(documents, embeddings), votes)
+    def head_probability(self, logits: np.ndarray, votes: np.ndarray | None) -> np.ndarray:
+        """Calibrated probabilities from :meth:`raw_outputs` (one place, for training and serving)."""
+        return self.calibration.head_probability(logits, votes, self.params.neighbor_mix)
+
+    def zero_shot_cosine(self, embeddings: np.ndarray, tag_texts: Sequence[tuple[str, str]]) -> np.ndarray:
+        return embeddings @ self.tag_embeddings(tag_texts).T
 
     def zero_shot_proba(self, embeddings: np.ndarray, tag_texts: Sequence[tuple[str, str]]) -> np.ndarray:
-        slope, offset = self.config.zero_shot
-        cosine = embeddings @ self.tag_embeddings(tag_texts).T
-        return _sigmoid(slope * cosine + offset)
+        return self.calibration.zero_shot_probability(self.zero_shot_cosine(embeddings, tag_texts))
 
     def predict_proba(
         self,
@@ -256,10 +254,10 @@ class TagModel:
         names = dict(zip(keys, keys)) if taxonomy is None else {t.key: t.name for t in taxonomy}
         custom = {} if taxonomy is None else {t.key: t.description for t in taxonomy}
         result = np.zeros((len(documents), len(keys)), dtype=np.float32)
-        trained = set(self.config.trained_tags) if self.is_trained else set()
+        trained = set(self.trained_tags) if self.is_trained else set()
         head_columns = [(c, self.tags.index(k)) for c, k in enumerate(keys) if k in trained]
         if head_columns:
-            proba = self.head_proba(documents, embeddings)
+            proba = self.head_probability(*self.raw_outputs(documents, embeddings))
             for column, head in head_columns:
                 result[:, column] = proba[:, head]
         zero_columns = [c for c, k in enumerate(keys) if k not in trained]
@@ -269,11 +267,29 @@ class TagModel:
         return result
 
     # ---- persistence --------------------------------------------------
-    def save(self, directory: str | Path) -> Path:
-        """Write ``model.json`` and ``weights.npz`` (and nothing executable) to ``directory``."""
+    def to_json(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "tags": self.tags,
+            "descriptions": self.descriptions,
+            "params": asdict(self.params),
+            "calibration": {"heads": list(self.calibration.heads), "zero_shot": list(self.calibration.zero_shot)},
+            "policy": self.policy.to_json(),
+            "encoder": self.encoder_name,
+            "trained_tags": self.trained_tags,
+            "card": self.card,
+        }
+
+    def save(self, directory: str | Path, card: str | None = None) -> Path:
+        """Write ``model.json``, ``weights.npz`` and ``MODEL_CARD.md`` (nothing executable) to ``directory``.
+
+        ``card`` replaces the model card the library writes from what the model knows.
+        """
+        from ._card import model_card
+
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        config = self.config.to_json()
+        config = self.to_json()
         arrays = {}
         if self.is_trained:
             arrays = {"coef": self.coef.astype(np.float16), "intercept": self.intercept}
@@ -284,6 +300,7 @@ class TagModel:
                 config["lexical"], arrays["idf"] = self.lexical.state()
         (directory / "model.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
         np.savez_compressed(directory / "weights.npz", **arrays)
+        (directory / "MODEL_CARD.md").write_text(card if card is not None else model_card(self), encoding="utf-8")
         return directory
 
     @classmethod
@@ -294,17 +311,20 @@ class TagModel:
         if not config_path.is_file():
             raise ModelError(f"not a repotag model directory (no model.json): {directory}")
         try:
-            data = json.loads(config_path.read_text(encoding="utf-8"))
-            config = ModelConfig.from_json(data)
+            data = _upgrade(json.loads(config_path.read_text(encoding="utf-8")))
+            params = ModelParams.from_json(data["params"])
             weights = np.load(directory / "weights.npz", allow_pickle=False)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ModelError(f"model in {directory} is unreadable: {exc}") from None
-        encoder_dir = (
-            bundled_model_dir() / "encoder" if config.encoder == BUNDLED_ENCODER else directory / config.encoder
-        )
+        encoder_dir = bundled_model_dir() / "encoder" if data["encoder"] == BUNDLED_ENCODER else directory / data["encoder"]
         if not (encoder_dir / "model.onnx").is_file():
             raise ModelError(f"model encoder not found in {encoder_dir}")
-        model = cls(config, SentenceEncoder(encoder_dir, config.max_tokens, threads))
+        model = cls(data["tags"], data.get("descriptions"), params, SentenceEncoder(encoder_dir, params.max_tokens, threads))
+        model.encoder_name = data["encoder"]
+        model.calibration = Calibration(tuple(data["calibration"]["heads"]), tuple(data["calibration"]["zero_shot"]))
+        model.policy = DecisionPolicy.from_json(data["policy"])
+        model.trained_tags = list(data.get("trained_tags", []))
+        model.card = dict(data.get("card", {}))
         if "coef" in weights:
             model.coef = weights["coef"].astype(np.float32)
             model.intercept = weights["intercept"].astype(np.float32)
@@ -315,6 +335,21 @@ class TagModel:
             if "lexical" in data:
                 model.lexical = LexicalFeatures.from_state(data["lexical"], weights["idf"])
         return model
+
+
+def _upgrade(data: dict) -> dict:
+    """A ``model.json`` of any supported version, in the current layout (version 1 was flat)."""
+    version = data.get("format_version")
+    if version == FORMAT_VERSION:
+        return data
+    if version != 1:
+        raise ModelError(f"unsupported model format version {version!r}")
+    upgraded = {k: data[k] for k in ("tags", "descriptions", "encoder", "trained_tags", "card", "lexical") if k in data}
+    upgraded["params"] = {k: data[k] for k in ModelParams.__dataclass_fields__ if k in data}
+    upgraded["calibration"] = {"heads": data.get("calibration", [1.0, 0.0]), "zero_shot": data.get("zero_shot", [12.0, -5.0])}
+    upgraded["policy"] = {k: data[k] for k in ("threshold", "thresholds", "min_top_score") if k in data}
+    upgraded["encoder"] = data.get("encoder", BUNDLED_ENCODER)
+    return upgraded
 
 
 def _fit_head(design, target, weights, regularization):

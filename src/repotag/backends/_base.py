@@ -1,0 +1,58 @@
+"""The backend interface: documents and a taxonomy in, per-tag scores out.
+
+A backend implements one method, :meth:`Backend.score`. Everything else a user
+is promised (valid tags only, the limit, order, error records) is the
+:class:`~repotag.Tagger`'s job, so every backend gets it for free.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+from .._rules import DecisionPolicy
+from .._taxonomy import Taxonomy
+
+if TYPE_CHECKING:
+    from .._config import Settings
+
+#: Per-tag scores in taxonomy order, each 0-1, or ``None``: the backend abstains (no tags).
+Scores = Optional[Sequence[float]]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A README ready to score: decoded, capped text, its id, and the repository name if known."""
+
+    text: str
+    id: Any = None
+    name: str | None = None
+
+
+class Backend(ABC):
+    """Turns documents into per-tag scores. Subclass it and implement :meth:`score`.
+
+    >>> class Keyword(Backend):
+    ...     def score(self, documents, taxonomy):
+    ...         return [[float(t.key in d.text.lower()) for t in taxonomy] for d in documents]
+    """
+
+    #: The name clients see (``/v1/models``, model cards).
+    name: str = "backend"
+    #: How scores become tags; a calibrated backend ships its own thresholds.
+    policy: DecisionPolicy = DecisionPolicy()
+
+    @classmethod
+    def load(cls, settings: "Settings", **options: Any) -> "Backend":
+        """Build the backend for ``Tagger.load``; ``options`` are the caller's keyword arguments."""
+        return cls(**options)
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """The tag list used when the caller gives none."""
+        return Taxonomy.default()
+
+    @abstractmethod
+    def score(self, documents: Sequence[Document], taxonomy: Taxonomy) -> Sequence[Scores]:
+        """One row of scores per document (taxonomy order), or ``None`` to give that document no tags."""

@@ -1,0 +1,64 @@
+"""The embedded default: the trained :class:`~repotag.model.TagModel` behind the backend interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .._rules import DecisionPolicy
+from .._taxonomy import Taxonomy
+from ..pipeline._features import document_text
+from ._base import Backend, Document, Scores
+
+if TYPE_CHECKING:
+    from .._config import Settings
+    from ..model._estimator import TagModel
+
+DEFAULT_MODEL_NAME = "repotag-default"
+
+
+class EmbeddedBackend(Backend):
+    """Cleans each README to the text the model reads, then asks the model for calibrated probabilities."""
+
+    def __init__(self, model: "TagModel", name: str = DEFAULT_MODEL_NAME):
+        self.model = model
+        self.name = name
+
+    @classmethod
+    def load(cls, settings: "Settings", model: str | Path | None = None, **options: Any) -> "EmbeddedBackend":
+        from ..model._estimator import TagModel
+
+        if options:
+            raise TypeError(f"unexpected option(s) for the embedded backend: {', '.join(sorted(options))}")
+        directory = model if model is not None else settings.model
+        loaded = TagModel.load(directory, threads=settings.threads)
+        return cls(loaded, model_name(directory, loaded))
+
+    @property
+    def policy(self) -> DecisionPolicy:  # type: ignore[override]
+        return self.model.policy
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """The taxonomy the model was built for: the bundled default, or the one saved with it."""
+        saved = self.model.card.get("taxonomy")
+        if saved:
+            return Taxonomy.from_json(saved).with_descriptions(self.model.descriptions)
+        return Taxonomy.default()
+
+    def score(self, documents: Sequence[Document], taxonomy: Taxonomy) -> list[Scores]:
+        texts = [document_text(d.text, d.name) for d in documents]
+        rows: list[Scores] = [None] * len(documents)  # nothing left after cleaning: no tags
+        readable = [i for i, text in enumerate(texts) if text]
+        if readable:
+            probabilities = self.model.predict_proba([texts[i] for i in readable], taxonomy)
+            for i, row in zip(readable, probabilities):
+                rows[i] = row
+        return rows
+
+
+def model_name(directory: str | Path | None, model: "TagModel") -> str:
+    """The name a model is served under: its card's name, else ``repotag-<folder>``, else the default's."""
+    if model.card.get("name"):
+        return str(model.card["name"])
+    return DEFAULT_MODEL_NAME if directory is None else f"repotag-{Path(directory).resolve().name}"

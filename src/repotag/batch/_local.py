@@ -1,0 +1,174 @@
+"""Batch tagging of whole catalogues: streaming readers, resumable JSONL output, worker processes.
+
+Guarantees: memory stays bounded (records are read lazily and at most a few
+chunks are in flight), each result line is written whole and flushed, and a
+run restarted with ``resume=True`` skips every id already written, so a run
+killed at any moment ends, once resumed, with every id exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .._config import Settings
+from .._errors import InputError, RepotagError
+from ._records import SourceRecord, completed_keys, read_records, result_lines
+
+#: Records sent to a worker at a time.
+CHUNK_SIZE = 64
+
+
+@dataclass
+class BatchSummary:
+    """What a batch run did."""
+
+    done: int = 0
+    skipped: int = 0
+    errors: int = 0
+    duplicates: int = 0
+    duplicate_ids: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.done / self.seconds if self.seconds else 0.0
+
+    def format(self) -> str:
+        text = (
+            f"done {self.done}, skipped {self.skipped} (already in output), errors {self.errors}, "
+            f"duplicate ids {self.duplicates}, in {self.seconds:.1f}s ({self.docs_per_second:.1f} READMEs/s)"
+        )
+        if self.duplicate_ids:
+            shown = ", ".join(json.dumps(i) for i in self.duplicate_ids[:5])
+            text += f"\nduplicate ids in input (first kept): {shown}" + (" ..." if self.duplicates > 5 else "")
+        return text
+
+
+# ---- workers ----------------------------------------------------------------
+#: Per-process state: the tagger is loaded once per worker, not per chunk.
+_WORKER: dict = {}
+
+
+def _init_worker(options: dict, owned_process: bool = False) -> None:
+    """Load the worker's tagger; in a pool process of repotag's own, BLAS is limited too."""
+    from .._tagger import Tagger, start_worker
+
+    # One core per worker: N workers use N cores without fighting over them.
+    settings = options["settings"].with_overrides(threads=1)
+    _WORKER.clear()  # with one worker this runs in the caller's process, run after run
+    _WORKER["scores"] = options["scores"]
+    try:
+        if owned_process:
+            _WORKER["tagger"] = start_worker(settings, options["taxonomy"], options["max_tags"])
+        else:
+            _WORKER["tagger"] = Tagger.load(taxonomy=options["taxonomy"], max_tags=options["max_tags"], settings=settings)
+    except RepotagError as exc:
+        # Raised from the first chunk instead: a failing pool initializer is
+        # restarted forever and the run would hang.
+        _WORKER["error"] = exc
+
+
+def _init_pool_worker(options: dict) -> None:
+    _init_worker(options, owned_process=True)
+
+
+def _tag_chunk(chunk: list[SourceRecord]) -> tuple[list[str], int]:
+    """Tag a chunk in a worker; returns finished JSON lines and how many are errors."""
+    if "error" in _WORKER:
+        raise _WORKER["error"]
+    lines = result_lines(_WORKER["tagger"], chunk, _WORKER["scores"])
+    errors = sum("error" in line for line in lines)
+    return [json.dumps(line, ensure_ascii=False) + "\n" for line in lines], errors
+
+
+def _chunks(records: Iterator[SourceRecord], skip: set[str], summary: BatchSummary) -> Iterator[list[SourceRecord]]:
+    seen: set[str] = set()
+    chunk: list[SourceRecord] = []
+    for record in records:
+        key = record.key
+        if record.id is not None:
+            if key in seen:
+                summary.duplicates += 1
+                if len(summary.duplicate_ids) < 100:
+                    summary.duplicate_ids.append(record.id)
+                continue
+            seen.add(key)
+        if key in skip:
+            summary.skipped += 1
+            continue
+        chunk.append(record)
+        if len(chunk) >= CHUNK_SIZE:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def run_batch(
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    settings: Settings | None = None,
+    taxonomy: Any = None,
+    max_tags: int | None = None,
+    workers: int | None = None,
+    resume: bool = False,
+    scores: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> BatchSummary:
+    """Tag every record of ``input_path`` into the JSONL file ``output_path``.
+
+    ``settings`` gives the model and the default tag limit; ``max_tags`` is an explicit
+    limit. Without ``resume`` an existing output is an error, so no work is overwritten.
+    """
+    output = Path(output_path)
+    if output.exists() and not resume and output.stat().st_size > 0:
+        raise InputError(f"{output} exists: pass --resume to continue it, or choose another output")
+    records = read_records(input_path)
+    skip = completed_keys(output) if resume else set()
+    workers = max(1, workers or os.cpu_count() or 1)
+    options = {"settings": settings or Settings(), "taxonomy": taxonomy, "max_tags": max_tags, "scores": scores}
+    summary = BatchSummary()
+    started = time.perf_counter()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "a", encoding="utf-8") as sink:
+        def write(tagged: tuple[list[str], int]) -> None:
+            lines, errors = tagged
+            for line in lines:
+                sink.write(line)
+                sink.flush()
+            summary.errors += errors
+            summary.done += len(lines)
+            if on_progress:
+                on_progress(len(lines))
+
+        chunks = _chunks(records, skip, summary)
+        if workers == 1:
+            _init_worker(options)
+            for chunk in chunks:
+                write(_tag_chunk(chunk))
+        else:
+            _run_pool(chunks, options, workers, write)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run_pool(chunks: Iterator[list[SourceRecord]], options: dict, workers: int, write) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_init_pool_worker, initargs=(options,)) as pool:
+        pending: deque = deque()
+        # Bounded in-flight work keeps memory flat and output in input order.
+        for chunk in chunks:
+            pending.append(pool.apply_async(_tag_chunk, (chunk,)))
+            if len(pending) >= 2 * workers:
+                write(pending.popleft().get())
+        while pending:
+            write(pending.popleft().get())

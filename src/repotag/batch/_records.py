@@ -1,0 +1,195 @@
+"""The batch record layer, shared by the local engine, the Ray engine and the service.
+
+Input formats by suffix, record validation, result and error lines, and the
+keys by which a resumed run recognises what is done: each written once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from .._errors import InputError
+from .._extras import require_extra
+from .._tagger import readme_of
+
+if TYPE_CHECKING:
+    from .._tagger import Tagger
+
+#: Input formats by file suffix.
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def input_format(location: str | Path) -> str:
+    """``jsonl``, ``csv``, ``parquet`` or ``directory``, from the path; unknown suffixes are an error."""
+    path = Path(str(location))
+    if path.is_dir():
+        return "directory"
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise InputError(f"{location}: unknown input format (use .jsonl, .csv, .parquet or a directory)")
+    return FORMATS[suffix]
+
+
+@dataclass
+class SourceRecord:
+    """A record read from the input: an id and README, or the reason it is unusable."""
+
+    id: Any
+    readme: Any = None
+    error: str | None = None
+    #: Line or row number, for records whose id could not be read.
+    line: int | None = None
+
+    @property
+    def key(self) -> str:
+        return resume_key(self.id, self.line)
+
+
+def resume_key(record_id: Any, line: int | None = None) -> str:
+    """How an output line is recognised on resume: its id, or its line when it had none."""
+    if record_id is None:
+        return f"line:{line}"
+    return "id:" + json.dumps(record_id, sort_keys=True)
+
+
+def validate_record(row: Any, number: int | None) -> SourceRecord:
+    """A raw input row (any format) as a record, or as the error that row becomes."""
+    where = f"line {number}: " if number is not None else ""
+    if not isinstance(row, dict):
+        return SourceRecord(None, error=f"{where}expected a JSON object", line=number)
+    record_id = row.get("id")
+    if record_id is None or record_id == "":
+        return SourceRecord(None, error=f"{where}record has no id", line=number)
+    if isinstance(record_id, (dict, list)):
+        return SourceRecord(None, error=f"{where}id must be a string or number", line=number)
+    try:
+        return SourceRecord(record_id, readme_of(row), line=number)
+    except InputError as exc:
+        return SourceRecord(record_id, error=str(exc), line=number)
+
+
+def result_lines(tagger: "Tagger", records: list[SourceRecord], scores: bool) -> list[dict]:
+    """The output object of each record, in order: its tags, or its error."""
+    from .._tagger import Record
+
+    lines: list[dict] = [{} for _ in records]
+    good = [i for i, r in enumerate(records) if r.error is None]
+    results = tagger.tag_many((Record(records[i].readme, records[i].id) for i in good), errors="record")
+    for i, result in zip(good, results):
+        lines[i] = result.to_dict(scores)
+    for i, record in enumerate(records):
+        if record.error is not None:
+            lines[i] = {"id": record.id, "error": record.error}
+            if record.id is None and record.line is not None:
+                lines[i]["line"] = record.line
+    return lines
+
+
+# ---- readers ------------------------------------------------------------------
+def read_jsonl(path: Path) -> Iterator[SourceRecord]:
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                yield SourceRecord(None, error=f"line {number}: malformed JSON ({exc.__class__.__name__})", line=number)
+                continue
+            yield validate_record(row, number)
+
+
+def read_csv(path: Path) -> Iterator[SourceRecord]:
+    csv.field_size_limit(2**31 - 1)
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or "id" not in reader.fieldnames or "readme" not in reader.fieldnames:
+            raise InputError(f"{path}: CSV needs a header with 'id' and 'readme' columns")
+        for number, row in enumerate(reader, start=2):
+            yield validate_record(row, number)
+
+
+def read_parquet(path: Path) -> Iterator[SourceRecord]:
+    require_extra("parquet")
+    import pyarrow.parquet as pq
+
+    number = 0
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+    missing = {"id", "readme"} - set(parquet.schema_arrow.names)
+    if missing:
+        raise InputError(f"{path}: Parquet file lacks column(s) {', '.join(sorted(missing))}")
+    for batch in parquet.iter_batches(batch_size=256, columns=["id", "readme"]):
+        for row in batch.to_pylist():
+            number += 1
+            yield validate_record(row, number)
+
+
+def read_directory(path: Path) -> Iterator[SourceRecord]:
+    from ..pipeline._reading import MAX_README_BYTES
+
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        record_id = file.relative_to(path).as_posix()
+        try:
+            with open(file, "rb") as handle:
+                yield SourceRecord(record_id, handle.read(MAX_README_BYTES))
+        except OSError as exc:
+            yield SourceRecord(record_id, error=f"cannot read file: {exc.strerror or exc}")
+
+
+_READERS = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet, "directory": read_directory}
+
+
+def read_records(path: str | Path) -> Iterator[SourceRecord]:
+    """Stream records from JSONL, CSV, Parquet or a directory of README files (by extension)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input not found: {path}")
+    return _READERS[input_format(path)](path)
+
+
+def count_records(path: str | Path) -> int | None:
+    """How many records ``path`` holds, cheaply (for a progress ETA); ``None`` if unknown."""
+    path = Path(path)
+    try:
+        kind = input_format(path)
+        if kind == "directory":
+            return sum(1 for p in path.rglob("*") if p.is_file())
+        if kind == "jsonl":
+            with open(path, "rb") as handle:
+                return sum(1 for line in handle if line.strip())
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, ImportError, InputError):
+        return None
+    return None  # CSV rows may span lines: no cheap count
+
+
+def completed_keys(output: Path) -> set[str]:
+    """Keys of every whole line already in ``output``; a torn last line is cut off."""
+    done: set[str] = set()
+    if not output.exists():
+        return done
+    good_end = 0
+    with open(output, "rb") as handle:
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break  # torn write from a killed run
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError:
+                break
+            done.add(resume_key(row.get("id"), row.get("line")))
+            good_end += len(raw)
+    if good_end != output.stat().st_size:
+        with open(output, "r+b") as handle:
+            handle.truncate(good_end)
+    return done

@@ -1,0 +1,155 @@
+"""The API's routes, in three routers; each gets the tagger and settings through dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from .. import __version__
+from .._config import Settings
+from .._errors import PromptError, RepotagError
+from .._prompt import parse_prompt
+from .._tagger import Tagger
+from .._taxonomy import Taxonomy
+from ._errors import ApiError
+from ._schemas import BatchRequest, BatchResponse, ChatMessage, ChatRequest, TagRequest, TagResponse
+
+
+def get_tagger(request: Request) -> Tagger:
+    """The tagger loaded at start-up (or given to :func:`create_app`)."""
+    state = request.app.state
+    if state.tagger is None:  # only when used without the lifespan (never under uvicorn)
+        state.tagger = state.load_tagger()
+    return state.tagger
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+TaggerDep = Annotated[Tagger, Depends(get_tagger)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def run_tagging(settings: Settings, function, *args, **kwargs):
+    """Run blocking tagging work in a thread, bounded by the request timeout."""
+    from starlette.concurrency import run_in_threadpool
+
+    try:
+        return await asyncio.wait_for(run_in_threadpool(function, *args, **kwargs), settings.request_timeout_s)
+    except asyncio.TimeoutError:
+        raise ApiError(503, f"tagging took longer than {settings.request_timeout_s:g}s", "timeout_error") from None
+    except RepotagError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def taxonomy_from(items) -> Taxonomy | None:
+    if items is None:
+        return None
+    raw = [item if isinstance(item, str) else item.model_dump(exclude_none=True) for item in items]
+    try:
+        return Taxonomy.from_json(raw)
+    except RepotagError as exc:
+        raise ApiError(422, f"taxonomy: {exc}") from None
+
+
+ops = APIRouter(tags=["ops"])
+tagging = APIRouter(prefix="/v1", tags=["tagging"])
+openai_api = APIRouter(prefix="/v1", tags=["openai"])
+
+
+@ops.get("/healthz")
+async def healthz(request: Request) -> dict:
+    """Liveness: the model is loaded and the service answers."""
+    return {"status": "ok", "model_loaded": request.app.state.tagger is not None, "version": __version__}
+
+
+@ops.get("/metrics", response_class=Response)
+async def prometheus_metrics(request: Request) -> Response:
+    """Request counts, errors and latency in Prometheus text format."""
+    return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+@tagging.get("/taxonomy")
+async def get_taxonomy(tagger: TaggerDep) -> list[dict]:
+    """The tag list used when a request brings none."""
+    return tagger.taxonomy.to_list()
+
+
+@tagging.post("/tag", response_model=TagResponse, response_model_exclude_none=True)
+async def tag(request: TagRequest, tagger: TaggerDep, settings: SettingsDep) -> dict:
+    """Tag one README: ``{"id", "tags": [{"id", "name"}]}``."""
+    result = await run_tagging(
+        settings, tagger.tag, request.readme, request.id,
+        taxonomy=taxonomy_from(request.taxonomy), max_tags=request.max_tags,
+    )
+    return result.to_dict(request.scores)
+
+
+@tagging.post("/tag/batch", response_model=BatchResponse)
+async def tag_batch(request: BatchRequest, tagger: TaggerDep, settings: SettingsDep) -> dict:
+    """Tag several READMEs; a bad item gets ``{"id", "error"}`` and the rest are tagged."""
+    if len(request.items) > settings.max_batch_items:
+        raise ApiError(413, f"at most {settings.max_batch_items} items per batch request")
+    taxonomy = taxonomy_from(request.taxonomy)
+    records = [{"id": item.id, "readme": item.readme} for item in request.items]
+
+    def tag_all():
+        results = tagger.tag_many(records, taxonomy=taxonomy, max_tags=request.max_tags, errors="record")
+        return [r.to_dict(request.scores) for r in results]
+
+    return {"results": await run_tagging(settings, tag_all)}
+
+
+@openai_api.get("/models")
+async def list_models(tagger: TaggerDep) -> dict:
+    """The model this server runs: the name to send to ``/v1/chat/completions``."""
+    model = {"id": tagger.name, "object": "model", "created": 0, "owned_by": "repotag"}
+    return {"object": "list", "data": [model]}
+
+
+@openai_api.post("/chat/completions")
+async def chat_completions(request: ChatRequest, tagger: TaggerDep, settings: SettingsDep) -> dict:
+    """OpenAI-compatible: a user message holding a tagging prompt gets the expected JSON as its reply."""
+    if request.stream:
+        raise ApiError(400, "streaming is not supported: send stream=false")
+    text = _last_user_text(request.messages)
+    try:
+        prompt = parse_prompt(text)
+    except PromptError as exc:
+        raise ApiError(400, f"not a tagging prompt: {exc}") from None
+    result = await run_tagging(settings, tagger.tag_prompt, prompt)
+    content = json.dumps(result.to_dict(), ensure_ascii=False)
+    prompt_tokens = max(1, len(text) // 4)
+    completion_tokens = max(1, len(content) // 4)
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop", "logprobs": None}
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def _last_user_text(messages: list[ChatMessage]) -> str:
+    for message in reversed(messages):
+        if message.role != "user":
+            continue
+        if isinstance(message.content, str):
+            return message.content
+        if isinstance(message.content, list):
+            return "\n".join(part.text or "" for part in message.content if part.type == "text")
+    raise ApiError(400, "no user message with text content")
