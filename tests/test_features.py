@@ -46,3 +46,26 @@ def test_lexical_state_round_trip():
     restored = LexicalFeatures.from_state(settings, idf)
     assert (features.transform(texts) != restored.transform(texts)).nnz == 0
     assert restored.size == features.size
+
+
+def test_numpy_tfidf_equals_scikit_learn_and_survives_save_load():
+    texts = ["A fast CLI tool for searching files, fast and simple.", "Kubernetes operator for Postgres databases",
+             "the the the", "", "Ünïcode wörds and CamelCase tokens 42"]
+    fitted = LexicalFeatures(max_features=500, min_df=1).fit(texts * 3)
+    restored = LexicalFeatures.from_state(*fitted.state())
+    expected = fitted.transform(texts).toarray()
+    for source in (fitted, restored):
+        dense = np.zeros_like(expected)
+        for row, (indices, values) in enumerate(source.transform_rows(texts)):
+            dense[row, indices] = values
+        np.testing.assert_allclose(dense, expected, atol=1e-6)
+
+
+def test_tagging_imports_neither_scikit_learn_nor_scipy():
+    import subprocess
+    import sys
+
+    code = ("import sys; from repotag import Tagger; Tagger.load().tag('A command-line tool.'); "
+            "print(sorted(m for m in ('sklearn', 'scipy', 'joblib') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stderr

@@ -213,8 +213,14 @@ class TagModel:
 
         Untrained tags get a large negative logit. The trainer calibrates on these.
         """
-        design = self._design(embeddings, documents)
-        logits = np.asarray(design @ self.coef.T) + self.intercept
+        # The design matrix [embedding * weight | TF-IDF] times the heads, without building it:
+        # no scipy at prediction time.
+        dimension = embeddings.shape[1]
+        logits = (embeddings * self.params.embedding_weight) @ self.coef[:, :dimension].T + self.intercept
+        if self.lexical is not None:
+            lexical_heads = self.coef[:, dimension:].T  # (terms, tags)
+            for row, (indices, values) in enumerate(self.lexical.transform_rows(documents)):
+                logits[row] += values @ lexical_heads[indices]
         votes = self.neighbor_votes(embeddings) if self.memory is not None else None
         return logits, votes
 

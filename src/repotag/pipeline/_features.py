@@ -122,13 +122,24 @@ class SentenceEncoder:
         return out
 
 
+#: scikit-learn's default word pattern: runs of two or more word characters.
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
 class LexicalFeatures:
-    """TF-IDF over word uni- and bi-grams, stored as plain arrays (no pickles)."""
+    """TF-IDF over word uni- and bi-grams, stored as plain arrays (no pickles).
+
+    Fitting uses scikit-learn's ``TfidfVectorizer``; a loaded model transforms with
+    :meth:`transform_rows`, the same arithmetic in numpy, so tagging never imports
+    scikit-learn or scipy (their import alone cost seconds of CLI start-up).
+    """
 
     def __init__(self, max_features: int = 30_000, min_df: int = 3):
         self.max_features = max_features
         self.min_df = min_df
         self._vectorizer = None
+        self._vocabulary: dict[str, int] | None = None
+        self._idf: "np.ndarray | None" = None
 
     def _new_vectorizer(self, vocabulary=None):
         import numpy as np
@@ -153,29 +164,51 @@ class LexicalFeatures:
             vectorizer.min_df = 1
             vectorizer.fit(texts)
         self._vectorizer = vectorizer
+        self._vocabulary = dict(vectorizer.vocabulary_)
+        self._idf = vectorizer.idf_.astype("float32")
         return self
 
     @property
     def size(self) -> int:
-        return len(self._vectorizer.vocabulary_) if self._vectorizer is not None else 0
+        return len(self._vocabulary) if self._vocabulary is not None else 0
 
     def transform(self, texts: Sequence[str]):
+        """A scipy sparse matrix (training only: needs scikit-learn)."""
+        if self._vectorizer is None:
+            self._vectorizer = self._new_vectorizer(vocabulary=self._vocabulary)
+            self._vectorizer.fit(["x"])  # sets up the analyzer; the idf is replaced below
+            self._vectorizer.idf_ = self._idf.astype("float64")
         return self._vectorizer.transform(texts)
+
+    def transform_rows(self, texts: Sequence[str]) -> "list[tuple[np.ndarray, np.ndarray]]":
+        """Each text's (term indices, TF-IDF values): sublinear tf x idf, L2-normalised, as scikit-learn does."""
+        import numpy as np
+
+        rows = []
+        for text in texts:
+            words = _TOKEN.findall(text.lower())
+            counts: dict[int, int] = {}
+            for term in words + [f"{a} {b}" for a, b in zip(words, words[1:])]:
+                index = self._vocabulary.get(term)
+                if index is not None:
+                    counts[index] = counts.get(index, 0) + 1
+            indices = np.fromiter(counts, dtype=np.int64, count=len(counts))
+            values = (np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts))) + 1.0) * self._idf[indices]
+            norm = np.sqrt(np.sum(values * values))
+            rows.append((indices, (values / norm if norm else values).astype(np.float32)))
+        return rows
 
     def state(self) -> "tuple[dict, np.ndarray]":
         """JSON-able settings and vocabulary, and the idf weights."""
-        import numpy as np
-
-        vocabulary = sorted(self._vectorizer.vocabulary_, key=self._vectorizer.vocabulary_.get)
+        vocabulary = sorted(self._vocabulary, key=self._vocabulary.get)
         settings = {"max_features": self.max_features, "min_df": self.min_df, "vocabulary": vocabulary}
-        return settings, self._vectorizer.idf_.astype(np.float32)
+        return settings, self._idf
 
     @classmethod
     def from_state(cls, settings: dict, idf: "np.ndarray") -> "LexicalFeatures":
         import numpy as np
 
         features = cls(settings["max_features"], settings["min_df"])
-        vectorizer = features._new_vectorizer(vocabulary={term: i for i, term in enumerate(settings["vocabulary"])})
-        vectorizer.idf_ = np.asarray(idf, dtype=np.float64)
-        features._vectorizer = vectorizer
+        features._vocabulary = {term: i for i, term in enumerate(settings["vocabulary"])}
+        features._idf = np.asarray(idf, dtype=np.float32)
         return features
