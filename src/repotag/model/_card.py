@@ -60,8 +60,8 @@ def model_card(model: "TagModel") -> str:
         f"{policy.threshold:g}; {len(policy.thresholds)} tags have their own, tuned out-of-fold), at most N."
     )
     if card.get("scores"):
-        sections.append("**Scores** (cross-validated: each README tagged by a model that never saw it; thresholds "
-                        "chosen on other folds only):\n\n" + scores_table(card["scores"]))
+        sections.append("**Scores** (cross-validated: each README tagged by a model that never saw it; \"nested\": the "
+                        "thresholds chosen on other folds only, the honest figure):\n\n" + scores_table(card["scores"]))
     if card.get("reproduce"):
         sections.append(f"**Reproduce**: {card['reproduce']}")
     if card.get("built_in_seconds") is not None:

@@ -20,7 +20,7 @@ from ..model._estimator import Calibration, TagModel
 from ..pipeline._features import SentenceEncoder, document_text, repository_name
 from ..pipeline._reading import read_json_lines
 
-THRESHOLD_GRID = tuple(round(x, 2) for x in np.arange(0.1, 0.71, 0.05))
+THRESHOLD_GRID = tuple(round(float(x), 2) for x in np.arange(0.1, 0.71, 0.05))
 
 
 @dataclass
@@ -132,7 +132,7 @@ def tune_tag_thresholds(
         for candidate in THRESHOLD_GRID:
             best = max(best, (score({**current, key: candidate}), -abs(candidate - threshold), candidate))
         weight = support[key] / (support[key] + strength)
-        current[key] = round(threshold + weight * (best[2] - threshold), 4)
+        current[key] = round(float(threshold + weight * (best[2] - threshold)), 4)
     return {key: t for key, t in current.items() if t != threshold}
 
 
