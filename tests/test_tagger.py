@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from repotag import ConfigError, DecisionPolicy, InputError, Record, Tagger, Taxonomy
+from repotag import ConfigError, DecisionPolicy, InputError, ModelError, Record, Tagger, Taxonomy
 from repotag.backends import FixedScores
 
 TAX = Taxonomy.from_json([
@@ -108,3 +108,18 @@ def test_load_picks_the_backend_by_name_with_options():
     loaded = Tagger.load(backend="fixed", scores={"cli": 1.0})
     assert loaded.name == "fixed" and loaded.taxonomy == Taxonomy.default()
     assert loaded.tag("t").to_dict() == {"id": None, "tags": [{"id": 4, "name": "cli"}]}
+
+
+def test_a_backend_that_breaks_the_interface_is_a_clear_error():
+    class TooFew(FixedScores):
+        def score(self, documents, taxonomy):
+            return super().score(documents, taxonomy)[:-1]
+
+    class WrongWidth(FixedScores):
+        def score(self, documents, taxonomy):
+            return [[0.5] for _ in documents]
+
+    with pytest.raises(ModelError, match=r"^backend 'fixed' returned 1 score rows for 2 READMEs$"):
+        list(Tagger(TooFew(SCORES, taxonomy=TAX)).tag_many(["a", "b"]))
+    with pytest.raises(ModelError, match=r"^backend 'fixed' returned 1 scores for a 4-tag taxonomy$"):
+        Tagger(WrongWidth(SCORES, taxonomy=TAX)).tag("a")

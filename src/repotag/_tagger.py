@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 
 from ._config import Settings
-from ._errors import InputError, RepotagError
+from ._errors import InputError, ModelError, RepotagError
 from ._prompt import TaggingPrompt, parse_prompt
 from ._rules import ScoredTag, resolve_max_tags
 from ._taxonomy import Taxonomy
@@ -193,7 +193,7 @@ class Tagger:
                     raise
                 prepared.append((record_id, None, str(exc)))
         documents = [doc for _, doc, _ in prepared if doc is not None]
-        rows = iter(self.backend.score(documents, taxonomy) if documents else [])
+        rows = iter(self._scores(documents, taxonomy))
         policy = self.backend.policy
         for record_id, document, error in prepared:
             if error is not None:
@@ -204,6 +204,18 @@ class Tagger:
                 yield TagResult(record_id, [])
             else:
                 yield TagResult(record_id, policy.select(scores, taxonomy, limit))
+
+    def _scores(self, documents: list[Document], taxonomy: Taxonomy) -> list:
+        """The backend's rows, held to the interface: one per document, one score per tag (or ``None``)."""
+        if not documents:
+            return []
+        rows = list(self.backend.score(documents, taxonomy))
+        if len(rows) != len(documents):
+            raise ModelError(f"backend {self.name!r} returned {len(rows)} score rows for {len(documents)} READMEs")
+        for row in rows:
+            if row is not None and len(row) != len(taxonomy):
+                raise ModelError(f"backend {self.name!r} returned {len(row)} scores for a {len(taxonomy)}-tag taxonomy")
+        return rows
 
 
 def start_worker(settings: Settings, taxonomy: Taxonomy | None = None, max_tags: int | None = None) -> Tagger:

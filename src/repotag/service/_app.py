@@ -23,15 +23,18 @@ def create_app(settings: Settings | None = None, tagger=None) -> FastAPI:
     settings = settings or Settings.from_env()
 
     def load_tagger():
-        from .._tagger import start_worker
+        """Used when the app runs without its lifespan, inside a caller's process: BLAS is left alone."""
+        from .._tagger import Tagger
 
-        # A server process is repotag's own; requests already run in parallel threads.
-        return start_worker(settings, max_tags=settings.max_tags)
+        return Tagger.load(max_tags=settings.max_tags, settings=settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if app.state.tagger is None:
-            app.state.tagger = load_tagger()
+            from .._tagger import start_worker
+
+            # A server process is repotag's own; requests already run in parallel threads.
+            app.state.tagger = start_worker(settings, max_tags=settings.max_tags)
         yield
 
     app = FastAPI(
