@@ -138,8 +138,11 @@ def main() -> None:
     result = train_model(taxonomy, documents, folds=args.folds, n_jobs=args.jobs, encoder=SentenceEncoder(encoder_dir),
                          calibrate_zero_shot=True)
     model = result.model
-    counts = {"awesome": sum(d.weight == 1.0 and not d.evaluate for d in documents),
-              "train": len(training_readmes(args.shared)), "dev": sum(d.evaluate for d in documents)}
+    train_rows = len(training_readmes(args.shared))
+    dev_rows = sum(d.evaluate for d in documents)
+    # training_documents() holds the awesome rows, the training READMEs when weighted, then dev.
+    counts = {"awesome": len(documents) - dev_rows - (train_rows if args.train_weight else 0), "train": train_rows,
+              "dev": dev_rows}
     encoder_note = (" The encoder is all-MiniLM-L6-v2 fine-tuned on the awesome rows and the training READMEs "
                     f"({args.finetune_epochs:g} epochs, cosine head at logit scale 20, BCE), exported to ONNX with int8 "
                     "weights." if args.finetune else " The encoder is all-MiniLM-L6-v2 as shipped, int8 ONNX.")

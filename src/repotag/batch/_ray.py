@@ -36,9 +36,9 @@ class RayTagger:
         self.skip = skip  # resume keys already in the output
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        records = [validate_record({"id": _plain(i), "readme": r}, None) for i, r in zip(batch["id"], batch["readme"])]
         # A row's id comes back as given even when the record is unusable (validation drops bad ids).
         ids = [_plain(i) for i in batch["id"]]
+        records = [validate_record({"id": i, "readme": r}, None) for i, r in zip(ids, batch["readme"])]
         kept = [i for i, record in enumerate(records) if record.id is None or record.key not in self.skip]
         lines = result_lines(self.tagger, [records[i] for i in kept], self.scores)
         return {"id": [json.dumps(ids[i]) for i in kept], "result": [json.dumps(line, ensure_ascii=False) for line in lines]}

@@ -250,13 +250,12 @@ class Trainer:
             trained_in_fold[np.ix_(test_part, trained)] = True
         targets = model.targets([labels[i] for i in evaluated])
         tag_texts = [(k, model.describe(k)) for k in keys]
+        cosine = model.zero_shot_cosine(embeddings[evaluated], tag_texts)
         heads = fit_platt(logits[trained_in_fold], targets[trained_in_fold])
-        zero_shot = model.calibration.zero_shot
-        if self.calibrate_zero_shot:
-            zero_shot = fit_platt(model.zero_shot_cosine(embeddings[evaluated], tag_texts).ravel(), targets.ravel())
+        zero_shot = fit_platt(cosine.ravel(), targets.ravel()) if self.calibrate_zero_shot else model.calibration.zero_shot
         model.calibration = Calibration(heads, zero_shot)
         # Tags a fold could not train are scored zero-shot, as at prediction time.
-        zero = model.zero_shot_proba(embeddings[evaluated], tag_texts)
+        zero = model.calibration.zero_shot_probability(cosine)
         return np.where(trained_in_fold, model.head_probability(logits, votes), zero)
 
 
