@@ -217,3 +217,72 @@ def test_in_process_run_leaves_the_callers_blas_threads_alone(tmp_path):
     assert before and all(n == 2 for n in before)
     run_batch(source, tmp_path / "o.jsonl", workers=1)
     assert blas_threads() == before
+
+
+def test_poison_records_become_error_records_and_the_run_goes_on(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        json.dumps({"id": "a", "readme": readme(0)}) + "\n"
+        '{"id": "s", "readme": "a \\ud800 web framework"}\n'
+        '{"id": "\\udfff", "readme": "x"}\n'
+        '{"id": NaN, "readme": "x"}\n{"id": true, "readme": "x"}\n'
+        + json.dumps({"id": "b", "readme": readme(1)}) + "\n"
+    )
+    output = tmp_path / "out.jsonl"
+    summary = run_batch(source, output, workers=1)
+    got = lines(output)
+    assert [line["id"] for line in got] == ["a", "s", None, None, None, "b"] and summary.errors == 4
+    assert got[1]["error"] == "README is not valid Unicode: lone surrogate at character 2"
+    assert [line.get("error") for line in got[2:5]] == [
+        "line 3: id is not valid Unicode (lone surrogate)",
+        "line 4: id must be a finite number (NaN and Infinity are not JSON)",
+        "line 5: id must be a string or number",
+    ]
+    assert "tags" in got[0] and "tags" in got[5]
+
+
+def test_resume_past_damaged_middle_lines_keeps_everything_valid(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "readme": readme(i)} for i in range(6)])
+    output = tmp_path / "out.jsonl"
+    run_batch(source, output, workers=1)
+    good = output.read_bytes().splitlines(keepends=True)
+    # Lines 1 and 4 lost to garbage, as after a power loss; the last line torn.
+    output.write_bytes(good[0] + b"123\n" + b'["x"]\n' + b"\xff\xfe\n" + b"\x00" * 64 + b"\n" + good[2] + good[3]
+                       + good[5][:9])
+    assert completed_keys(output) == {"id:0", "id:2", "id:3"}
+    assert output.read_bytes() == good[0] + good[2] + good[3]
+    summary = run_batch(source, output, workers=1, resume=True)
+    assert (summary.done, summary.skipped) == (3, 3)
+    assert sorted(line["id"] for line in lines(output)) == list(range(6))
+
+
+@pytest.mark.slow
+def test_damaged_model_ends_a_multi_worker_run_with_one_error_line(tmp_path):
+    from repotag.model import bundled_model_dir
+
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("model.json", "MODEL_CARD.md"):
+        (model / name).write_bytes((bundled_model_dir() / name).read_bytes())
+    (model / "weights.npz").write_bytes((bundled_model_dir() / "weights.npz").read_bytes()[:1000])
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "readme": readme(i)} for i in range(3)])
+    done = subprocess.run([sys.executable, "-m", "repotag", "batch", str(source), "-o", str(tmp_path / "out.jsonl"),
+                           "--model", str(model), "--workers", "2"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (f"repotag: error: model in {model} is damaged or unreadable: BadZipFile: "
+                           "File is not a zip file\n")
+
+
+def test_parquet_ids_json_cannot_hold_become_error_records(tmp_path):
+    import datetime
+
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "in.parquet"
+    for column in (pa.array([b"\x00\x01", b"ok"]), pa.array([datetime.datetime(2024, 1, 1)] * 2)):
+        pq.write_table(pa.table({"id": column, "readme": [readme(0), readme(1)]}), source)
+        output = tmp_path / "out.jsonl"
+        output.unlink(missing_ok=True)
+        run_batch(source, output, workers=1)
+        assert lines(output) == [{"id": None, "error": f"line {n}: id must be a string or number", "line": n} for n in (1, 2)]

@@ -1,4 +1,4 @@
-from repotag.pipeline import clean_readme
+from repotag.pipeline import CleanReadme, clean_readme
 
 
 def test_markdown_badges_links_images_and_code_are_removed():
@@ -86,3 +86,23 @@ def test_empty_and_tiny():
 def test_output_is_capped():
     text = "# T\n" + ("word " * 100 + "\n\n") * 2000
     assert len(clean_readme(text, max_chars=500).body) <= 500
+
+
+def test_pathological_lines_from_the_attack_report_clean_at_once():
+    # Each took seconds to minutes with the backtracking patterns (cubic ATX heading,
+    # quadratic table rule and emphasis); the fuzz suite checks the growth in general.
+    assert clean_readme("# D\n\nD is a web framework.\n\n#a" + " " * 1500 + "b") == CleanReadme("D", "D is a web framework.")
+    assert clean_readme("# T\n\n" + " " * 20_000 + "| --- x").body == "--- x"
+    assert clean_readme("# T\n\nT is a tool. " + "*a " * 20_000).body.startswith("T is a tool. *a *a *a")
+
+
+def test_atx_headings_and_table_rules_without_backtracking_patterns():
+    readme = "# Title ##\n\n| a | b |\n| --- | :---: |\n\n## C#\n\nText.\n\n####### seven\n\n|---|---|\n"
+    # As the old patterns did: "|a|" reads as an rST substitution; 7 hashes make a heading "# seven".
+    assert clean_readme(readme) == CleanReadme("Title", "b Text.")
+
+
+def test_links_with_parentheses_and_unclosed_openers():
+    readme = "# X\n\nX is a tool. [![v](https://img.shields.io/x-(stable))](https://pypi.org/x) " + "[![" * 3000
+    # The badge's URL holds parentheses: it goes whole (the old pattern left a stray ")").
+    assert clean_readme(readme).body.startswith("X is a tool. [![[![")

@@ -100,3 +100,57 @@ def test_version_1_model_directories_still_load(trained, tmp_path):
     assert old.policy == DecisionPolicy(0.25, {"cli": 0.6}, 0.01) and old.params == trained.params
     docs = ["graph database", "strategy game"]
     np.testing.assert_allclose(old.predict_proba(docs), trained.predict_proba(docs), atol=1e-3)
+
+
+def _copy_default(tmp_path):
+    from repotag.model import bundled_model_dir
+
+    target = tmp_path / "model"
+    target.mkdir()
+    for name in ("model.json", "weights.npz"):
+        (target / name).write_bytes((bundled_model_dir() / name).read_bytes())
+    return target
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: (d / "weights.npz").write_bytes((d / "weights.npz").read_bytes()[:5000]), "damaged or unreadable: BadZipFile"),
+        (lambda d: (d / "weights.npz").write_bytes(b""), "damaged or unreadable: EOFError"),
+        (lambda d: (d / "model.json").write_text("[1, 2]"), "damaged: model.json is not an object"),
+        (lambda d: (d / "model.json").write_text(json.dumps({**json.loads((d / "model.json").read_text()),
+                                                             "tags": ["a", "b"]})), "damaged: arrays do not fit together"),
+    ],
+)
+def test_damaged_model_directories_raise_one_line_model_errors(tmp_path, damage, message):
+    directory = _copy_default(tmp_path)
+    damage(directory)
+    with pytest.raises(ModelError) as raised:
+        TagModel.load(directory)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_damaged_encoder_fails_at_load_with_a_model_error(tmp_path):
+    from repotag import Tagger
+    from repotag.model import bundled_model_dir
+
+    directory = _copy_default(tmp_path)
+    (directory / "encoder").mkdir()
+    (directory / "encoder" / "model.onnx").write_bytes(b"not a protobuf")
+    (directory / "encoder" / "tokenizer.json").write_bytes((bundled_model_dir() / "encoder" / "tokenizer.json").read_bytes())
+    config = json.loads((directory / "model.json").read_text())
+    (directory / "model.json").write_text(json.dumps({**config, "encoder": "encoder"}))
+    with pytest.raises(ModelError, match=r"^encoder in .*encoder is damaged or unreadable: InvalidProtobuf|^encoder in .* "
+                                         r"is damaged or unreadable"):
+        Tagger.load(directory)
+
+
+def test_tag_embedding_cache_is_bounded(monkeypatch):
+    from repotag.model import _estimator
+
+    monkeypatch.setattr(_estimator, "TAG_CACHE_SIZE", 5)
+    model = TagModel(["a"])
+    first = model.tag_embeddings([(str(i), f"tag {i}") for i in range(8)])
+    assert len(model._tag_embeddings) == 5 and list(model._tag_embeddings)[0] == "tag 3"
+    again = model.tag_embeddings([("7", "tag 7"), ("0", "tag 0")])
+    assert np.allclose(again, first[[7, 0]]) and list(model._tag_embeddings)[-2:] == ["tag 7", "tag 0"]

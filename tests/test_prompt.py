@@ -52,3 +52,11 @@ def test_all_shipped_example_prompts(shared):
         assert len(prompt.readme) > 1000 and "Assign" not in prompt.readme[-200:]
         ids.append(prompt.id)
     assert ids == ["6186", "5983", "7462", "4436", "1510"]
+
+
+def test_unusable_limits_and_long_space_runs():
+    huge = make_prompt("A game engine.").replace("at most 3 tags", "at most " + "1" * 5000 + " tags")
+    with pytest.raises(PromptError, match=r"^prompt asks for at most 111111111111\.\.\. tags: not a usable tag limit$"):
+        parse_prompt(huge)
+    spaced = make_prompt("A game engine." + " " * 50_000)
+    assert parse_prompt(spaced).readme == "A game engine." and parse_prompt(spaced).max_tags == 3

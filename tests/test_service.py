@@ -52,7 +52,7 @@ def test_library_and_service_agree(client, tagger):
     [
         ({"id": 1}, 422, "readme: Field required"),
         ({"readme": "x", "max_tags": 0}, 422, "max_tags: Input should be greater than or equal to 1"),
-        ({"readme": "x", "max_tags": 91}, 400, "max_tags 91 exceeds the taxonomy size (90 tags)"),
+        ({"readme": "x", "max_tags": 91}, 422, "max_tags 91 exceeds the taxonomy size (90 tags)"),
         ({"readme": "x", "taxonomy": ["a", "A"]}, 422, "taxonomy: duplicate tag name 'A'"),
         ({"readme": "x", "taxonomy": []}, 422, "taxonomy: List should have at least 1 item after validation, not 0"),
         ({"readme": "x", "path": "/etc/passwd"}, 422, "path: Extra inputs are not permitted"),
@@ -66,7 +66,8 @@ def test_bad_tag_requests_are_4xx_json(client, body, status, message):
 
 def test_malformed_and_oversized_bodies(client):
     response = client.post("/v1/tag", content=b"{not json", headers={"content-type": "application/json"})
-    assert response.status_code == 422 and "JSON decode error" in error_of(response)
+    assert response.status_code == 422
+    assert error_of(response) == "request body is not valid JSON: Expecting property name enclosed in double quotes"
     response = client.post("/v1/tag", json={"readme": "x" * 60_000})
     assert response.status_code == 413 and error_of(response) == "request body exceeds 50000 bytes"
 
@@ -123,7 +124,8 @@ def test_chat_completions(client):
 @pytest.mark.parametrize(
     "body, message",
     [
-        ({"messages": [{"role": "user", "content": "hello there"}]}, "not a tagging prompt: not a tagging prompt"),
+        ({"messages": [{"role": "user", "content": "hello there"}]},
+         "not a tagging prompt: no 'Assign \"at most N tags\"' instruction found"),
         ({"messages": [{"role": "system", "content": "x"}]}, "no user message with text content"),
         ({"messages": [{"role": "user", "content": PROMPT}], "stream": True}, "streaming is not supported"),
         ({"messages": []}, "messages: List should have at least 1 item after validation, not 0"),
@@ -278,3 +280,76 @@ def test_settings_reach_worker_processes_as_one_pickled_object():
     settings = Settings(api_key="k", max_batch_items=5)
     factory = pickle.loads(pickle.dumps(functools.partial(create_app, settings)))
     assert factory.args == (settings,)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('{"readme": "a \\ud800"}', "readme: text is not valid Unicode (lone surrogate)"),
+        ('{"id": "\\udfff", "readme": "x"}', "id: id is not valid Unicode (lone surrogate)"),
+        ('{"id": true, "readme": "x"}', "id: id must be a string or number"),
+        ('{"id": [1], "readme": "x"}', "id: id must be a string or number"),
+        ('{"readme": "x", "taxonomy": [{"id": true, "name": "a"}]}', "taxonomy.0.TagIn.id.int: Input should be a valid integer"),
+        ('{"id": NaN, "readme": "x"}', "id: id must be a finite number (NaN and Infinity are not JSON)"),
+    ],
+)
+def test_ids_and_texts_json_cannot_echo_are_422(client, body, message):
+    response = client.post("/v1/tag", content=body.encode(), headers={"content-type": "application/json"})
+    assert response.status_code == 422 and error_of(response) == message
+
+
+def test_ids_are_echoed_exactly_null_included(client):
+    for record_id in (None, 1.5, 0, "x"):
+        assert client.post("/v1/tag", json={"id": record_id, "readme": README}).json()["id"] == record_id
+
+
+def test_both_length_headers_are_refused_and_real_bytes_are_counted(client):
+    def chunks():
+        for _ in range(100):
+            yield b"y" * 1000
+
+    response = client.post("/v1/tag", content=chunks(), headers={"content-type": "application/json", "content-length": "5",
+                                                                  "transfer-encoding": "chunked"})
+    assert response.status_code == 400 and error_of(response) == "request has both Content-Length and Transfer-Encoding"
+
+
+def test_head_healthz_and_huge_prompt_limit(client):
+    assert client.head("/healthz").status_code == 200
+    prompt = make_prompt("A game engine.").replace("at most 3 tags", "at most " + "9" * 5000 + " tags")
+    response = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": prompt}]})
+    assert response.status_code == 400
+    assert error_of(response) == "prompt asks for at most 999999999999... tags: not a usable tag limit"
+
+
+def test_timed_out_work_stops_itself(tagger):
+    from repotag import _deadline
+    from repotag.model import TagModel
+
+    model: TagModel = tagger.backend.model
+    with _deadline.within(-1), pytest.raises(_deadline.DeadlineExceeded):
+        model.encoder.encode(["a", "b"])
+    app = create_app(Settings(request_timeout_s=0.001), tagger=tagger)
+    with TestClient(app) as slow_client:
+        taxonomy = [f"unseen tag number {i}" for i in range(400)]
+        response = slow_client.post("/v1/tag", json={"readme": README, "taxonomy": taxonomy})
+    assert response.status_code == 503 and error_of(response) == "tagging took longer than 0.001s"
+
+
+def test_serve_start_up_failures_are_one_line_and_exit_2(tmp_path):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text('{"format_version": 2}')
+    (model / "weights.npz").write_bytes(b"")
+    try:
+        for extra, message in [([], f"cannot listen on 127.0.0.1:{port}: Address already in use"),
+                               (["--port", "0", "--model", str(model), "--workers", "2"],
+                                f"model in {model} is damaged or unreadable: KeyError: 'params'")]:
+            args = [sys.executable, "-m", "repotag", "serve", "--port", str(port), *extra]
+            done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+            assert (done.returncode, done.stderr) == (2, f"repotag: error: {message}\n")
+    finally:
+        busy.close()

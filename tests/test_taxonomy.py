@@ -67,3 +67,17 @@ def test_bad_taxonomy_files_name_the_problem(tmp_path, content, message):
 def test_missing_file():
     with pytest.raises(TaxonomyError, match="taxonomy file not found: /nonexistent.json"):
         Taxonomy.from_file("/nonexistent.json")
+
+
+def test_taxonomy_size_limits():
+    from repotag._taxonomy import MAX_TAG_DESCRIPTION_CHARS, MAX_TAG_NAME_CHARS, MAX_TAGS
+
+    with pytest.raises(TaxonomyError, match=f"^taxonomy has {MAX_TAGS + 1} tags; at most {MAX_TAGS} are allowed$"):
+        Taxonomy.from_json([f"t{i}" for i in range(MAX_TAGS + 1)])
+    with pytest.raises(TaxonomyError, match=f"is longer than {MAX_TAG_NAME_CHARS} characters$"):
+        Taxonomy.from_json(["x" * (MAX_TAG_NAME_CHARS + 1)])
+    with pytest.raises(TaxonomyError, match=f"^description of tag 'a' is longer than {MAX_TAG_DESCRIPTION_CHARS}"):
+        Taxonomy.from_json([{"id": 1, "name": "a", "description": "d" * (MAX_TAG_DESCRIPTION_CHARS + 1)}])
+    with pytest.raises(TaxonomyError, match=r"^tag '\\udc80' is not valid Unicode \(lone surrogate\)$"):
+        Taxonomy.from_json(["\udc80"])
+    assert len(Taxonomy.from_json([f"t{i}" for i in range(MAX_TAGS)])) == MAX_TAGS

@@ -21,7 +21,11 @@ from typing import Any
 from ._errors import PromptError, TaxonomyError
 from ._taxonomy import Taxonomy
 
-_INSTRUCTION = re.compile(r'"?\s*,?\s*Assign\s+"?at\s+most\s+(\d+)\s+tags?"?', re.IGNORECASE)
+# Anchored on the word "Assign": a leading optional-space pattern would make the
+# search quadratic in a long run of spaces.
+_INSTRUCTION = re.compile(r'Assign\s+"?at\s+most\s+(\d+)\s+tags?"?', re.IGNORECASE)
+#: Digits read from the limit; anything longer is not a tag count.
+_MAX_LIMIT_DIGITS = 6
 _TAG_LIST_LEAD = re.compile(r"tags?\s+list[^\[]{0,40}?:?\s*(?=\[)", re.IGNORECASE)
 _EXPECTED = re.compile(r'\{\s*"id"\s*:')
 _HEADER = re.compile(r"^\s*(AI prompts?\s*\n)?\s*(based? on\s+)?", re.IGNORECASE)
@@ -53,7 +57,10 @@ def parse_prompt(text: str) -> TaggingPrompt:
     if not instructions:
         raise PromptError('not a tagging prompt: no \'Assign "at most N tags"\' instruction found')
     instruction = instructions[-1]
-    max_tags = int(instruction.group(1))
+    digits = instruction.group(1)
+    if len(digits) > _MAX_LIMIT_DIGITS:
+        raise PromptError(f"prompt asks for at most {digits[:12]}... tags: not a usable tag limit")
+    max_tags = int(digits)
     if max_tags < 1:
         raise PromptError("prompt asks for at most 0 tags")
     tail = text[instruction.end():]
@@ -74,5 +81,7 @@ def parse_prompt(text: str) -> TaggingPrompt:
         if isinstance(template, dict):
             record_id = template.get("id")
 
-    readme = _HEADER.sub("", text[: instruction.start()], count=1)
+    # The README ends where the instruction's `", ` begins.
+    readme = text[: instruction.start()].rstrip().removesuffix(",").rstrip().removesuffix('"')
+    readme = _HEADER.sub("", readme, count=1)
     return TaggingPrompt(readme=readme.strip(), id=record_id, taxonomy=taxonomy, max_tags=max_tags)

@@ -16,6 +16,21 @@ from ._errors import TaxonomyError
 
 TagId = Union[int, str]
 
+#: Limits on a taxonomy, wherever it comes from (file, prompt, HTTP request): each tag is
+#: embedded for zero-shot scoring, so an unbounded list is unbounded work and memory.
+MAX_TAGS = 2_000
+#: Characters of a tag's name, and of its description.
+MAX_TAG_NAME_CHARS = 200
+MAX_TAG_DESCRIPTION_CHARS = 2_000
+
+
+def _valid_text(text: str, what: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TaxonomyError(f"{what} is not valid Unicode (lone surrogate)") from None
+    return text
+
 
 def tag_key(name: str) -> str:
     """The form under which tag names are compared: trimmed, case-folded."""
@@ -45,11 +60,20 @@ class Taxonomy(Sequence[Tag]):
         self._tags = tuple(tags)
         if not self._tags:
             raise TaxonomyError("taxonomy is empty: give at least one tag")
+        if len(self._tags) > MAX_TAGS:
+            raise TaxonomyError(f"taxonomy has {len(self._tags)} tags; at most {MAX_TAGS} are allowed")
         self._by_key: dict[str, Tag] = {}
         seen_ids: set[TagId] = set()
         for tag in self._tags:
             if not isinstance(tag.name, str) or not tag.name.strip():
                 raise TaxonomyError(f"tag with id {tag.id!r} has no name")
+            if len(tag.name) > MAX_TAG_NAME_CHARS:
+                raise TaxonomyError(f"tag name {tag.name[:40]!r}... is longer than {MAX_TAG_NAME_CHARS} characters")
+            if len(tag.description) > MAX_TAG_DESCRIPTION_CHARS:
+                raise TaxonomyError(f"description of tag {tag.name.strip()!r} is longer than "
+                                    f"{MAX_TAG_DESCRIPTION_CHARS} characters")
+            _valid_text(tag.name + tag.description + (tag.id if isinstance(tag.id, str) else ""),
+                        f"tag {tag.name.strip()!r}")
             if tag.key in self._by_key:
                 raise TaxonomyError(f"duplicate tag name {tag.name.strip()!r}")
             if tag.id in seen_ids:
@@ -104,6 +128,8 @@ class Taxonomy(Sequence[Tag]):
             data = data["tags"]
         if not isinstance(data, list):
             raise TaxonomyError("taxonomy must be a JSON list of tags")
+        if len(data) > MAX_TAGS:
+            raise TaxonomyError(f"taxonomy has {len(data)} tags; at most {MAX_TAGS} are allowed")
         tags = []
         for position, item in enumerate(data, start=1):
             if isinstance(item, str):

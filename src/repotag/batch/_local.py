@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .._config import Settings
-from .._errors import InputError, RepotagError
+from .._errors import InputError, ModelError, RepotagError
 from ._records import SourceRecord, completed_keys, read_records, result_lines
 
 #: Records sent to a worker at a time.
@@ -68,10 +68,10 @@ def _init_worker(options: dict, owned_process: bool = False) -> None:
             _WORKER["tagger"] = start_worker(settings, options["taxonomy"], options["max_tags"])
         else:
             _WORKER["tagger"] = Tagger.load(taxonomy=options["taxonomy"], max_tags=options["max_tags"], settings=settings)
-    except RepotagError as exc:
+    except Exception as exc:
         # Raised from the first chunk instead: a failing pool initializer is
         # restarted forever and the run would hang.
-        _WORKER["error"] = exc
+        _WORKER["error"] = exc if isinstance(exc, RepotagError) else ModelError(f"worker start-up failed: {exc}")
 
 
 def _init_pool_worker(options: dict) -> None:
@@ -128,6 +128,8 @@ def run_batch(
     limit. Without ``resume`` an existing output is an error, so no work is overwritten.
     """
     output = Path(output_path)
+    if output.is_dir():
+        raise InputError(f"{output} is a directory: give a file path for the JSONL output")
     if output.exists() and not resume and output.stat().st_size > 0:
         raise InputError(f"{output} exists: pass --resume to continue it, or choose another output")
     records = read_records(input_path)
@@ -149,11 +151,16 @@ def run_batch(
                 on_progress(len(lines))
 
         chunks = _chunks(records, skip, summary)
+        # The model is loaded here first, with one worker or many: a damaged model or a
+        # bad option ends the run at once with its error, before any worker starts.
+        _init_worker(options)
+        if "error" in _WORKER:
+            raise _WORKER.pop("error")
         if workers == 1:
-            _init_worker(options)
             for chunk in chunks:
                 write(_tag_chunk(chunk))
         else:
+            _WORKER.clear()
             _run_pool(chunks, options, workers, write)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -56,6 +58,20 @@ def resume_key(record_id: Any, line: int | None = None) -> str:
     return "id:" + json.dumps(record_id, sort_keys=True)
 
 
+def id_problem(record_id: Any) -> str | None:
+    """Why ``record_id`` cannot be echoed in a JSON result, or ``None`` if it can."""
+    if isinstance(record_id, bool) or not isinstance(record_id, (str, int, float)):
+        return "id must be a string or number"
+    if isinstance(record_id, float) and not math.isfinite(record_id):
+        return "id must be a finite number (NaN and Infinity are not JSON)"
+    if isinstance(record_id, str):
+        try:
+            record_id.encode("utf-8")
+        except UnicodeEncodeError:
+            return "id is not valid Unicode (lone surrogate)"
+    return None
+
+
 def validate_record(row: Any, number: int | None) -> SourceRecord:
     """A raw input row (any format) as a record, or as the error that row becomes."""
     where = f"line {number}: " if number is not None else ""
@@ -64,8 +80,9 @@ def validate_record(row: Any, number: int | None) -> SourceRecord:
     record_id = row.get("id")
     if record_id is None or record_id == "":
         return SourceRecord(None, error=f"{where}record has no id", line=number)
-    if isinstance(record_id, (dict, list)):
-        return SourceRecord(None, error=f"{where}id must be a string or number", line=number)
+    problem = id_problem(record_id)
+    if problem:
+        return SourceRecord(None, error=f"{where}{problem}", line=number)
     try:
         return SourceRecord(record_id, readme_of(row), line=number)
     except InputError as exc:
@@ -125,8 +142,15 @@ def read_parquet(path: Path) -> Iterator[SourceRecord]:
     missing = {"id", "readme"} - set(parquet.schema_arrow.names)
     if missing:
         raise InputError(f"{path}: Parquet file lacks column(s) {', '.join(sorted(missing))}")
-    for batch in parquet.iter_batches(batch_size=256, columns=["id", "readme"]):
-        for row in batch.to_pylist():
+    batches = parquet.iter_batches(batch_size=256, columns=["id", "readme"])
+    while True:
+        try:
+            rows = next(batches).to_pylist()
+        except StopIteration:
+            return
+        except Exception as exc:  # a corrupt page: the rows before it are already written
+            raise InputError(f"{path}: Parquet data unreadable after row {number} ({type(exc).__name__})") from None
+        for row in rows:
             number += 1
             yield validate_record(row, number)
 
@@ -173,23 +197,44 @@ def count_records(path: str | Path) -> int | None:
     return None  # CSV rows may span lines: no cheap count
 
 
+def _result_key(raw: bytes) -> str | None:
+    """The resume key of one output line, or ``None`` if it is not a whole result object."""
+    if not raw.endswith(b"\n"):
+        return None  # torn write from a killed run
+    try:
+        row = json.loads(raw)
+    except ValueError:  # malformed JSON or invalid UTF-8
+        return None
+    if not isinstance(row, dict) or "id" not in row or not ("tags" in row or "error" in row):
+        return None
+    return resume_key(row["id"], row.get("line"))
+
+
 def completed_keys(output: Path) -> set[str]:
-    """Keys of every whole line already in ``output``; a torn last line is cut off."""
+    """Keys of every result line already in ``output``.
+
+    Lines that are not whole result objects (a torn last line, garbage left by a
+    crash or a full disk) count as not done and are removed; every valid line, before
+    or after them, is kept. The cleaned file replaces the old one atomically.
+    """
     done: set[str] = set()
     if not output.exists():
         return done
-    good_end = 0
+    damaged = False
     with open(output, "rb") as handle:
         for raw in handle:
-            if not raw.endswith(b"\n"):
-                break  # torn write from a killed run
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError:
-                break
-            done.add(resume_key(row.get("id"), row.get("line")))
-            good_end += len(raw)
-    if good_end != output.stat().st_size:
-        with open(output, "r+b") as handle:
-            handle.truncate(good_end)
+            key = _result_key(raw)
+            if key is None:
+                damaged = True
+            else:
+                done.add(key)
+    if damaged:
+        temporary = output.with_name(output.name + ".resume-tmp")
+        with open(output, "rb") as source, open(temporary, "wb") as cleaned:
+            for raw in source:
+                if _result_key(raw) is not None:
+                    cleaned.write(raw)
+            cleaned.flush()
+            os.fsync(cleaned.fileno())
+        os.replace(temporary, output)
     return done

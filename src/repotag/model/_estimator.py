@@ -10,6 +10,8 @@ calibrated by Platt scaling on out-of-fold predictions.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,6 +25,8 @@ from .._taxonomy import Taxonomy, tag_key
 from ..pipeline._features import DEFAULT_MAX_TOKENS, LexicalFeatures, SentenceEncoder
 
 FORMAT_VERSION = 2
+#: Tag texts whose embeddings are kept between requests (each 1.5 KB).
+TAG_CACHE_SIZE = 4_096
 BUNDLED_ENCODER = "bundled"
 
 
@@ -112,7 +116,8 @@ class TagModel:
         self.memory: np.ndarray | None = None
         self.memory_labels: np.ndarray | None = None
         self.memory_weights: np.ndarray | None = None
-        self._tag_embeddings: dict[str, np.ndarray] = {}
+        self._tag_embeddings: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @classmethod
     def for_taxonomy(cls, taxonomy: Taxonomy, encoder: SentenceEncoder | None = None, **params) -> "TagModel":
@@ -141,12 +146,20 @@ class TagModel:
         return hstack([dense, self.lexical.transform(documents)], format="csr")
 
     def tag_embeddings(self, tags: Sequence[tuple[str, str]]) -> np.ndarray:
-        """Unit vectors for (key, text) pairs describing tags; cached by text."""
-        missing = [text for _, text in tags if text not in self._tag_embeddings]
+        """Unit vectors for (key, text) pairs describing tags; the most recently used are cached by text."""
+        cache = self._tag_embeddings
+        with self._cache_lock:  # the service tags in several threads
+            vectors = {text: cache[text] for _, text in tags if text in cache}
+        missing = list(dict.fromkeys(text for _, text in tags if text not in vectors))
         if missing:
-            for text, vector in zip(missing, self.encoder.encode(missing)):
-                self._tag_embeddings[text] = vector
-        return np.stack([self._tag_embeddings[text] for _, text in tags])
+            vectors.update(zip(missing, self.encoder.encode(missing)))
+        with self._cache_lock:
+            for text, vector in vectors.items():
+                cache[text] = vector
+                cache.move_to_end(text)
+            while len(cache) > TAG_CACHE_SIZE:  # bounded: request taxonomies are unbounded over time
+                cache.popitem(last=False)
+        return np.stack([vectors[text] for _, text in tags])
 
     def describe(self, key: str, name: str | None = None, description: str = "") -> str:
         """The text a tag is embedded as for zero-shot scoring."""
@@ -317,11 +330,22 @@ class TagModel:
         if not config_path.is_file():
             raise ModelError(f"not a repotag model directory (no model.json): {directory}")
         try:
-            data = _upgrade(json.loads(config_path.read_text(encoding="utf-8")))
-            params = ModelParams.from_json(data["params"])
-            weights = np.load(directory / "weights.npz", allow_pickle=False)
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise ModelError(f"model in {directory} is unreadable: {exc}") from None
+            return cls._load(directory, threads)
+        except ModelError:
+            raise
+        except Exception as exc:  # a damaged file fails in many ways (zip, npy, JSON, shapes)
+            raise ModelError(f"model in {directory} is damaged or unreadable: "
+                             f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+    @classmethod
+    def _load(cls, directory: Path, threads: int) -> "TagModel":
+        data = json.loads((directory / "model.json").read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ModelError(f"model in {directory} is damaged: model.json is not an object")
+        data = _upgrade(data)
+        params = ModelParams.from_json(data["params"])
+        with np.load(directory / "weights.npz", allow_pickle=False) as archive:
+            weights = {name: archive[name] for name in archive.files}  # reads (and checks) every array now
         encoder_dir = bundled_model_dir() / "encoder" if data["encoder"] == BUNDLED_ENCODER else directory / data["encoder"]
         if not (encoder_dir / "model.onnx").is_file():
             raise ModelError(f"model encoder not found in {encoder_dir}")
@@ -340,7 +364,26 @@ class TagModel:
                 model.memory_weights = weights["memory_weights"].astype(np.float32)
             if "lexical" in data:
                 model.lexical = LexicalFeatures.from_state(data["lexical"], weights["idf"])
+        model._check_shapes(directory)
         return model
+
+    def _check_shapes(self, directory: Path) -> None:
+        """Arrays that fit together, or a :class:`ModelError` (a damaged model must not tag)."""
+        if not self.is_trained:
+            return
+        terms = self.lexical.size if self.lexical is not None else 0
+        tags = len(self.tags)
+        expected = {"coef": (self.coef.shape[0], tags), "intercept": (self.intercept.shape, (tags,))}
+        if self.lexical is not None:
+            expected["idf"] = (self.lexical.idf_size, terms)
+        if self.memory is not None:
+            expected["memory_labels"] = (self.memory_labels.shape, (len(self.memory), tags))
+            expected["memory_weights"] = (self.memory_weights.shape, (len(self.memory),))
+            expected["memory width"] = (self.memory.shape[1] + terms, self.coef.shape[1])
+        problems = [name for name, (found, wanted) in expected.items() if found != wanted]
+        unknown = set(self.trained_tags) - set(self.tags)
+        if problems or unknown:
+            raise ModelError(f"model in {directory} is damaged: arrays do not fit together ({', '.join(problems) or 'tags'})")
 
 
 def _upgrade(data: dict) -> dict:

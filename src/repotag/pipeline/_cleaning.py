@@ -17,6 +17,9 @@ from dataclasses import dataclass
 MAX_RAW_CHARS = 120_000
 #: Characters of cleaned body text kept.
 MAX_CLEAN_CHARS = 4_000
+#: Longest emphasised span unwrapped. Every pattern here runs in time linear in the text
+#: (bounded spans, scans that stop at the next opener); this bound is one of those.
+MAX_EMPHASIS_CHARS = 300
 
 _SKIPPED_SECTIONS = re.compile(
     r"^(table of contents|contents|toc|index|install(ation|ing)?|getting started|quick ?start|setup|"
@@ -35,24 +38,25 @@ _SKIPPED_SECTIONS = re.compile(
 _FENCED_CODE = re.compile(r"^ {0,3}(```|~~~)[^\n]*\n.*?(^ {0,3}\1[^\n]*$|\Z)", re.MULTILINE | re.DOTALL)
 _HTML_COMMENT = re.compile(r"<!--.*?(-->|\Z)", re.DOTALL)
 _HTML_DROP_BLOCK = re.compile(r"<(script|style|svg|picture)\b.*?(</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL)
-_HTML_BREAK = re.compile(r"<\s*(br|/p|/div|/h[1-6]|/li|/tr|p|div|li|tr|h[1-6])\b[^>]*>", re.IGNORECASE)
-_HTML_HEADING = re.compile(r"<h([1-6])\b[^>]*>(.*?)</h\1\s*>", re.IGNORECASE | re.DOTALL)
-_HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-_MD_BADGE_LINK = re.compile(r"\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)|\[!\[[^\]]*\]\[[^\]]*\]\]\[[^\]]*\]")
-_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[[^\]]*\]")
-_MD_LINK = re.compile(r"\[([^\]]*)\]\((?:[^()]|\([^)]*\))*\)|\[([^\]]+)\]\[[^\]]*\]")
-_MD_REF_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s*\S+.*$", re.MULTILINE)
-_TOC_ITEM = re.compile(r"^\s*(?:[-*+]|\d+\.)\s*\[[^\]]*\]\(#[^)]*\)\s*$", re.MULTILINE)
-_RST_DIRECTIVE = re.compile(r"^\.\. [^\n]*(\n(?:[ \t]+[^\n]*|[ \t]*)(?=\n))*", re.MULTILINE)
+_HTML_BREAK = re.compile(r"<\s*(br|/p|/div|/h[1-6]|/li|/tr|p|div|li|tr|h[1-6])\b[^<>]*>", re.IGNORECASE)
+_HTML_HEADING = re.compile(r"<h([1-6])\b[^<>]*>((?:[^<]|<(?!/?h[1-6]\b))*?)</h\1\s*>", re.IGNORECASE)
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
+_LINK_TARGET = r"\((?:[^()]|\([^()]*\))*\)"  # one level of parentheses inside, as in URLs
+_MD_BADGE_LINK = re.compile(r"\[!\[[^][]*\]" + _LINK_TARGET + r"\]" + _LINK_TARGET + r"|\[!\[[^][]*\]\[[^][]*\]\]\[[^][]*\]")
+_MD_IMAGE = re.compile(r"!\[[^][]*\]" + _LINK_TARGET + r"|!\[[^][]*\]\[[^][]*\]")
+_MD_LINK = re.compile(r"\[([^][]*)\]" + _LINK_TARGET + r"|\[([^][]+)\]\[[^][]*\]")
+_MD_REF_DEF = re.compile(r"^ {0,3}\[[^]\n]+\]:\s*\S+.*$", re.MULTILINE)
+_TOC_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+\.)[ \t]*\[[^]\n]*\]\(#[^)\n]*\)[ \t]*$", re.MULTILINE)
+_RST_DIRECTIVE = re.compile(r"^\.\. [^\n]*(?:\n(?:[ \t][^\n]*)?(?=\n))*", re.MULTILINE)
 _RST_SUBSTITUTION = re.compile(r"\|[\w .-]+\|_{0,2}")
-_RST_ROLE = re.compile(r":[\w-]+:`([^`<]*)(?:<[^>]*>)?`")
-_RST_LINK = re.compile(r"`([^`<]+?)\s*<[^>]+>`_{1,2}")
+_RST_ROLE = re.compile(r":[\w-]+:`([^`<]*)(?:<[^>`]*>)?`")
+_RST_LINK = re.compile(r"`([^`<]+)<[^>`]+>`_{1,2}")
 _URL = re.compile(r"(?:https?|ftp)://\S+|www\.\S+")
 _INLINE_CODE = re.compile(r"`{1,3}([^`\n]{0,80})`{1,3}")
-_EMPHASIS = re.compile(r"(\*{1,3}|_{2,3})(\S(?:.*?\S)?)\1")
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_EMPHASIS = re.compile(r"(\*{1,3}|_{2,3})(\S(?:.{0,%d}?\S)?)\1" % MAX_EMPHASIS_CHARS)
+_TABLE_CELL_RULE = re.compile(r":?-{3,}:?")
 _SETEXT_RULE = re.compile(r"^\s*([=\-~^\"'`#*+])\1{2,}\s*$")
-_ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})\s*(.*?)\s*#*\s*$")
+_ATX_OPENING = re.compile(r" {0,3}(#{1,6})")
 _LIST_MARK = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 _LEADING_SYMBOLS = re.compile(r"^[^\w(\[]+")
 _NAV_SEPARATORS = re.compile(r"\s[•·|]\s|\s-\s")
@@ -94,11 +98,38 @@ def _strip_markup(text: str) -> str:
     text = _MD_REF_DEF.sub("", text)
     text = _MD_LINK.sub(lambda m: m.group(1) or m.group(2) or "", text)
     text = _RST_DIRECTIVE.sub("", text)
-    text = _RST_LINK.sub(r"\1", text)
+    text = _RST_LINK.sub(_rst_link_text, text)
     text = _RST_ROLE.sub(r"\1", text)
     text = _RST_SUBSTITUTION.sub(" ", text)
     text = _URL.sub(" ", text)
     return text
+
+
+def _rst_link_text(match: re.Match) -> str:
+    # The link text without the spaces before its target; a text of spaces only keeps one.
+    text = match.group(1)
+    return text.rstrip() or text[0]
+
+
+def _atx_heading(line: str) -> tuple[int, str] | None:
+    r"""(level, text) of a Markdown ``# heading`` line, closing hashes removed, else ``None``.
+
+    String operations, not one pattern: ``#\s*(.*?)\s*#*\s*$`` backtracks in cubic
+    time on a long line of spaces.
+    """
+    opening = _ATX_OPENING.match(line)
+    if not opening:
+        return None
+    text = line[opening.end():].strip().rstrip("#").rstrip()
+    return len(opening.group(1)), text
+
+
+def _is_table_rule(line: str) -> bool:
+    """A Markdown table's header rule, such as ``| --- | :---: |``."""
+    row = line.strip()
+    row = row[1:] if row.startswith("|") else row
+    row = row[:-1] if row.endswith("|") else row
+    return all(_TABLE_CELL_RULE.fullmatch(cell.strip()) for cell in row.split("|"))
 
 
 def _sections(lines: list[str]) -> list[tuple[int, str, list[str]]]:
@@ -107,10 +138,10 @@ def _sections(lines: list[str]) -> list[tuple[int, str, list[str]]]:
     index = 0
     while index < len(lines):
         line = lines[index]
-        atx = _ATX_HEADING.match(line)
+        atx = _atx_heading(line)
         following = lines[index + 1] if index + 1 < len(lines) else ""
-        if atx and atx.group(2):
-            sections.append((len(atx.group(1)), atx.group(2), []))
+        if atx and atx[1]:
+            sections.append(atx + ([],))
         elif line.strip() and _SETEXT_RULE.match(following) and not _SETEXT_RULE.match(line):
             level = 1 if following.strip()[0] in "=#*" else 2
             sections.append((level, line.strip(), []))
@@ -127,7 +158,7 @@ def _prose(lines: list[str]) -> list[str]:
     """Readable lines: tables flattened, list markers and emphasis removed."""
     kept = []
     for line in lines:
-        if _TABLE_RULE.match(line):
+        if _is_table_rule(line):
             continue
         line = line.replace("|", " ")
         line = _LIST_MARK.sub("", line)

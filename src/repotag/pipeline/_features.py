@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 if TYPE_CHECKING:
     import numpy as np
 
+from .. import _deadline as deadline
+from .._errors import ModelError
 from ._cleaning import clean_readme
 
 #: Tokens of each document the sentence encoder reads; 128 is 3.5x faster than 256
@@ -72,6 +74,14 @@ class SentenceEncoder:
         self.__init__(**state)
 
     def _load(self) -> None:
+        try:
+            self._open()
+        except Exception as exc:  # onnxruntime and tokenizers raise their own types for a damaged file
+            self._session = self._tokenizer = None
+            raise ModelError(f"encoder in {self.directory} is damaged or unreadable: "
+                             f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+    def _open(self) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -112,6 +122,7 @@ class SentenceEncoder:
         # it spares the tokenizer from reading whole READMEs only to truncate them.
         prefix_chars = self.max_tokens * 12
         for row, encoding in enumerate(self._tokenizer.encode_batch([t[:prefix_chars] for t in texts])):
+            deadline.check()  # a timed-out request stops here, not after its whole batch
             ids = np.array([encoding.ids], dtype=np.int64)
             feed = {
                 "input_ids": ids,
@@ -171,6 +182,10 @@ class LexicalFeatures:
     @property
     def size(self) -> int:
         return len(self._vocabulary) if self._vocabulary is not None else 0
+
+    @property
+    def idf_size(self) -> int:
+        return len(self._idf) if self._idf is not None else 0
 
     def transform(self, texts: Sequence[str]):
         """A scipy sparse matrix (training only: needs scikit-learn)."""

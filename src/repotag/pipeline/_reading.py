@@ -75,6 +75,15 @@ def decode_readme(data: bytes) -> str:
     return text
 
 
+def check_unicode(text: str, what: str = "README") -> str:
+    """``text`` itself, if every character can be written as UTF-8 (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{what} is not valid Unicode: lone surrogate at character {exc.start}") from None
+    return text
+
+
 def as_text(readme: ReadmeSource) -> str:
     """A README given as ``str`` or ``bytes``, as text capped to the read limit."""
     if isinstance(readme, (bytes, bytearray)):
@@ -82,7 +91,8 @@ def as_text(readme: ReadmeSource) -> str:
     if isinstance(readme, str):
         if "\x00" in readme[:8192]:
             raise InputError("input is binary, not text: it holds NUL characters")
-        return readme[:MAX_README_BYTES]
+        # JSON may carry "\ud800": no encoder, tokenizer or output file can take it.
+        return check_unicode(readme[:MAX_README_BYTES])
     raise InputError(f"README must be text or bytes, not {type(readme).__name__}")
 
 

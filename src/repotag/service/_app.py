@@ -60,17 +60,25 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1, log_l
     """Serve the app with uvicorn in ``workers`` processes; each builds it from the same ``settings``."""
     import uvicorn
 
+    from .._tagger import start_worker
+
+    # Start-up failures end here, before uvicorn, with one error line and exit 2:
+    # a port in use, a damaged model (uvicorn would print its log and exit 3, or 0 with workers).
+    sock = listening_socket(host, port)
+    tagger = start_worker(settings, max_tags=settings.max_tags)
+    if workers == 1:
+        sock.close()
+        factory = functools.partial(create_app, settings, tagger)
+        uvicorn.run(factory, factory=True, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+        return
+    del tagger  # it was the check; each worker process loads its own
     # A partial of a module-level function and a frozen dataclass pickles into spawned workers:
     # settings travel as one validated object, not through environment variables.
     factory = functools.partial(create_app, settings)
-    if workers == 1:
-        uvicorn.run(factory, factory=True, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
-        return
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, log_level=log_level,
                             timeout_graceful_shutdown=5)
-    sock = listening_socket(host, port)
     print(f"repotag serving on http://{host}:{port} with {workers} workers", flush=True)
     Multiprocess(config, sockets=[sock]).run()
 
@@ -85,9 +93,15 @@ def listening_socket(host: str, port: int):
     """
     import socket
 
+    from .._errors import ConfigError
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.set_inheritable(True)
     return sock

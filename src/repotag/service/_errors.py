@@ -22,8 +22,11 @@ def error_response(status: int, message: str, kind: str = "invalid_request_error
 
 def _validation_message(exc: RequestValidationError) -> str:
     first = exc.errors()[0] if exc.errors() else {}
+    if first.get("type") == "json_invalid":
+        return f"request body is not valid JSON: {first.get('ctx', {}).get('error', 'decode error')}"
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-    return f"{where}: {first.get('msg', 'invalid request')}" if where else first.get("msg", "invalid request")
+    message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def install_error_handlers(app: FastAPI) -> None:

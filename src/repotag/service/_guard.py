@@ -57,19 +57,25 @@ class GuardMiddleware(BaseHTTPMiddleware):
 
     async def _guarded(self, request: Request, call_next):
         declared = request.headers.get("content-length")
+        limit = self.settings.max_body_bytes
+        too_large = f"request body exceeds {limit} bytes"
+        if declared is not None and "transfer-encoding" in request.headers:
+            # RFC 9112 6.3: a message with both is malformed (and a classic smuggling vector).
+            return error_response(400, "request has both Content-Length and Transfer-Encoding")
         if declared is not None:
             if not declared.isdigit():
                 return error_response(400, "invalid Content-Length header")
-            if int(declared) > self.settings.max_body_bytes:
-                return error_response(413, f"request body exceeds {self.settings.max_body_bytes} bytes")
-        elif request.method in ("POST", "PUT", "PATCH"):
-            # Chunked bodies are counted as they arrive.
-            body = b""
+            if int(declared) > limit:
+                return error_response(413, too_large)
+        if request.method in ("POST", "PUT", "PATCH"):
+            # The bytes actually received are counted, whatever the headers claim.
+            pieces, size = [], 0
             async for piece in request.stream():
-                body += piece
-                if len(body) > self.settings.max_body_bytes:
-                    return error_response(413, f"request body exceeds {self.settings.max_body_bytes} bytes")
-            request._body = body
+                size += len(piece)
+                if size > limit:
+                    return error_response(413, too_large)
+                pieces.append(piece)
+            request._body = b"".join(pieces)
         if self.settings.api_key and request.url.path not in PUBLIC_PATHS:
             given = request.headers.get("authorization", "")
             scheme, _, token = given.partition(" ")

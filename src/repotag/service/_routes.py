@@ -9,12 +9,14 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from .. import __version__
+from .. import _deadline as deadline
 from .._config import Settings
 from .._errors import PromptError, RepotagError
 from .._prompt import parse_prompt
+from .._rules import check_max_tags
 from .._tagger import Tagger
 from .._taxonomy import Taxonomy
 from ._errors import ApiError
@@ -41,9 +43,15 @@ async def run_tagging(settings: Settings, function, *args, **kwargs):
     """Run blocking tagging work in a thread, bounded by the request timeout."""
     from starlette.concurrency import run_in_threadpool
 
+    def bounded():
+        # The deadline lives in the worker thread's context: the work stops itself
+        # when the request has timed out (a thread cannot be killed from outside).
+        with deadline.within(settings.request_timeout_s):
+            return function(*args, **kwargs)
+
     try:
-        return await asyncio.wait_for(run_in_threadpool(function, *args, **kwargs), settings.request_timeout_s)
-    except asyncio.TimeoutError:
+        return await asyncio.wait_for(run_in_threadpool(bounded), settings.request_timeout_s)
+    except (asyncio.TimeoutError, deadline.DeadlineExceeded):
         raise ApiError(503, f"tagging took longer than {settings.request_timeout_s:g}s", "timeout_error") from None
     except RepotagError as exc:
         raise ApiError(400, str(exc)) from None
@@ -70,6 +78,9 @@ async def healthz(request: Request) -> dict:
     return {"status": "ok", "model_loaded": request.app.state.tagger is not None, "version": __version__}
 
 
+ops.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)  # load balancers probe with HEAD
+
+
 @ops.get("/metrics", response_class=Response)
 async def prometheus_metrics(request: Request) -> Response:
     """Request counts, errors and latency in Prometheus text format."""
@@ -82,14 +93,25 @@ async def get_taxonomy(tagger: TaggerDep) -> list[dict]:
     return tagger.taxonomy.to_list()
 
 
-@tagging.post("/tag", response_model=TagResponse, response_model_exclude_none=True)
-async def tag(request: TagRequest, tagger: TaggerDep, settings: SettingsDep) -> dict:
-    """Tag one README: ``{"id", "tags": [{"id", "name"}]}``."""
+def checked_limit(max_tags: int | None, taxonomy: Taxonomy | None, tagger: Tagger) -> int | None:
+    """The request's tag limit, checked against its taxonomy: a bad one is a 422 like any bad field."""
+    if max_tags is None:
+        return None
+    try:
+        return check_max_tags(max_tags, taxonomy or tagger.taxonomy)
+    except RepotagError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
+@tagging.post("/tag", response_model=TagResponse)
+async def tag(request: TagRequest, tagger: TaggerDep, settings: SettingsDep) -> JSONResponse:
+    """Tag one README: ``{"id", "tags": [{"id", "name"}]}`` (a ``null`` id is echoed as ``null``)."""
+    taxonomy = taxonomy_from(request.taxonomy)
     result = await run_tagging(
         settings, tagger.tag, request.readme, request.id,
-        taxonomy=taxonomy_from(request.taxonomy), max_tags=request.max_tags,
+        taxonomy=taxonomy, max_tags=checked_limit(request.max_tags, taxonomy, tagger),
     )
-    return result.to_dict(request.scores)
+    return JSONResponse(result.to_dict(request.scores))
 
 
 @tagging.post("/tag/batch", response_model=BatchResponse)
@@ -98,10 +120,11 @@ async def tag_batch(request: BatchRequest, tagger: TaggerDep, settings: Settings
     if len(request.items) > settings.max_batch_items:
         raise ApiError(413, f"at most {settings.max_batch_items} items per batch request")
     taxonomy = taxonomy_from(request.taxonomy)
+    limit = checked_limit(request.max_tags, taxonomy, tagger)
     records = [{"id": item.id, "readme": item.readme} for item in request.items]
 
     def tag_all():
-        results = tagger.tag_many(records, taxonomy=taxonomy, max_tags=request.max_tags, errors="record")
+        results = tagger.tag_many(records, taxonomy=taxonomy, max_tags=limit, errors="record")
         return [r.to_dict(request.scores) for r in results]
 
     return {"results": await run_tagging(settings, tag_all)}
@@ -123,7 +146,7 @@ async def chat_completions(request: ChatRequest, tagger: TaggerDep, settings: Se
     try:
         prompt = parse_prompt(text)
     except PromptError as exc:
-        raise ApiError(400, f"not a tagging prompt: {exc}") from None
+        raise ApiError(400, str(exc)) from None
     result = await run_tagging(settings, tagger.tag_prompt, prompt)
     content = json.dumps(result.to_dict(), ensure_ascii=False)
     prompt_tokens = max(1, len(text) // 4)

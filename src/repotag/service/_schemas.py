@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema
 
 from ..backends._embedded import DEFAULT_MODEL_NAME
+from ..batch._records import id_problem
+
+
+def _valid_unicode(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text is not valid Unicode (lone surrogate)") from None
+    return text
+
+
+#: A string that can be written back as UTF-8 (JSON's "\ud800" cannot).
+Text = Annotated[str, Field(strict=True), AfterValidator(_valid_unicode)]
+def _echoable_id(value: Any) -> Any:
+    problem = None if value is None else id_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 # ---- request and response models -------------------------------------------
 class TagIn(BaseModel):
-    id: Union[int, str]
-    name: str
-    description: Optional[str] = None
+    model_config = ConfigDict(extra="forbid")
+    id: Union[StrictInt, Text]
+    name: Text
+    description: Optional[Text] = None
 
 
-TagId = Union[int, str, None]
+#: Ids are echoed exactly (no true -> 1 or 1.0 -> 1 coercion), by the rule batch records follow.
+TagId = Annotated[Any, AfterValidator(_echoable_id), WithJsonSchema({"type": ["string", "number", "null"]})]
 
 
 class TagRequest(BaseModel):
@@ -24,23 +44,23 @@ class TagRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     id: TagId = None
-    readme: str
-    taxonomy: Optional[list[Union[TagIn, str]]] = Field(default=None, min_length=1)
-    max_tags: Optional[int] = Field(default=None, ge=1)
+    readme: Text
+    taxonomy: Optional[list[Union[TagIn, Text]]] = Field(default=None, min_length=1)
+    max_tags: Optional[StrictInt] = Field(default=None, ge=1)
     scores: bool = False
 
 
 class BatchItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: TagId = None
-    readme: str
+    readme: Text
 
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[BatchItem] = Field(min_length=1)
-    taxonomy: Optional[list[Union[TagIn, str]]] = Field(default=None, min_length=1)
-    max_tags: Optional[int] = Field(default=None, ge=1)
+    taxonomy: Optional[list[Union[TagIn, Text]]] = Field(default=None, min_length=1)
+    max_tags: Optional[StrictInt] = Field(default=None, ge=1)
     scores: bool = False
 
 
@@ -62,13 +82,13 @@ class BatchResponse(BaseModel):
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str
-    text: Optional[str] = None
+    text: Optional[Text] = None
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: str
-    content: Union[str, list[ContentPart], None] = None
+    content: Union[Text, list[ContentPart], None] = None
 
 
 class ResponseFormat(BaseModel):
