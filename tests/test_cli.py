@@ -161,3 +161,16 @@ def test_eval_of_a_predictions_file_writes_a_chart(tmp_path):
     assert chart.read_bytes()[:4] == b"\x89PNG"
     code, _, err = run("eval", tmp_path / "nothing", gold)
     assert code == 2 and "neither a predictions file" in err
+
+
+def test_min_score_lets_an_unrelated_readme_get_no_tag(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# AntennaPod\n\nAntennaPod is a podcast player for Android.\n")
+    tags = tmp_path / "tags.json"
+    tags.write_text('["CLI", "Python library", "HTTP service", "batch"]')
+    code, out, _ = run("tag", readme, "--taxonomy", tags, "--id", "a", "--min-score", "0.5")
+    assert (code, json.loads(out)) == (0, {"id": "a", "tags": []})
+    code, out, _ = run("tag", readme, "--taxonomy", tags, "--id", "a")
+    assert code == 0 and len(json.loads(out)["tags"]) == 1  # without it one tag is always given
+    code, _, err = run("tag", readme, "--min-score", "2")
+    assert (code, err) == (2, "repotag: error: min_score must be between 0 and 1\n")

@@ -353,3 +353,12 @@ def test_serve_start_up_failures_are_one_line_and_exit_2(tmp_path):
             assert (done.returncode, done.stderr) == (2, f"repotag: error: {message}\n")
     finally:
         busy.close()
+
+
+def test_min_score_over_http(client):
+    body = {"id": "x", "readme": README, "taxonomy": ["cooking", "gardening"], "min_score": 0.9}
+    assert client.post("/v1/tag", json=body).json() == {"id": "x", "tags": []}
+    batch = client.post("/v1/tag/batch", json={"items": [{"id": 1, "readme": README}], "min_score": 1}).json()
+    assert batch == {"results": [{"id": 1, "tags": []}]}
+    response = client.post("/v1/tag", json={"readme": README, "min_score": 2})
+    assert response.status_code == 422 and error_of(response) == "min_score: Input should be less than or equal to 1"

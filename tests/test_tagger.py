@@ -123,3 +123,24 @@ def test_a_backend_that_breaks_the_interface_is_a_clear_error():
         list(Tagger(TooFew(SCORES, taxonomy=TAX)).tag_many(["a", "b"]))
     with pytest.raises(ModelError, match=r"^backend 'fixed' returned 1 scores for a 4-tag taxonomy$"):
         Tagger(WrongWidth(SCORES, taxonomy=TAX)).tag("a")
+
+
+def test_min_score_gives_no_tag_under_it_and_may_give_none():
+    low = tagger(threshold=0.05)
+    assert [t.tag.name for t in low.tag("t", min_score=0.5).tags] == ["cli", "rust"]
+    assert low.tag("t", id=1, min_score=0.95).to_dict() == {"id": 1, "tags": []}
+    floored = Tagger(FixedScores(SCORES, DecisionPolicy(0.05), taxonomy=TAX), min_score=0.7)
+    assert [t.tag.name for t in floored.tag("t").tags] == ["cli"]
+    assert [t.tag.name for t in floored.tag("t", min_score=0.0).tags] == ["cli", "rust", "ai"]  # per call wins
+    assert [r.to_dict()["tags"] for r in floored.tag_many(["a", "b"], min_score=0.95)] == [[], []]
+    for bad in (-0.1, 1.5, True, "0.5"):
+        with pytest.raises(ConfigError, match="^min_score must be a number between 0 and 1$"):
+            low.tag("t", min_score=bad)
+
+
+def test_min_score_comes_from_settings():
+    from repotag import Settings
+
+    loaded = Tagger.load(settings=Settings(backend="fixed", min_score=0.5))
+    assert loaded.min_score == 0.5 and loaded.tag("anything").to_dict() == {"id": None, "tags": []}
+    assert Settings.from_env({"REPOTAG_MIN_SCORE": "0.25"}).min_score == 0.25

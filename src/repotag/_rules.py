@@ -38,6 +38,13 @@ def check_max_tags(max_tags: Any, taxonomy: Taxonomy) -> int:
     return max_tags
 
 
+def check_min_score(min_score: Any) -> float:
+    """Validate a score floor (0 to 1); returns it as a float."""
+    if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not 0.0 <= min_score <= 1.0:
+        raise ConfigError("min_score must be a number between 0 and 1")
+    return float(min_score)
+
+
 def resolve_max_tags(explicit: Any, default: int, taxonomy: Taxonomy) -> int:
     """The limit to apply: an explicit one must fit the taxonomy; the default shrinks to a small one."""
     return min(default, len(taxonomy)) if explicit is None else check_max_tags(explicit, taxonomy)
@@ -59,9 +66,9 @@ class DecisionPolicy:
         """The threshold of each tag key, in order."""
         return [self.thresholds.get(key, self.threshold) for key in keys]
 
-    def select(self, scores: Sequence[float], taxonomy: Taxonomy, max_tags: int) -> list[ScoredTag]:
-        """The tags to give for one row of scores (taxonomy order)."""
-        return select_tags(scores, taxonomy, max_tags, self.thresholds_for(taxonomy.keys), self.min_top_score)
+    def select(self, scores: Sequence[float], taxonomy: Taxonomy, max_tags: int, min_score: float = 0.0) -> list[ScoredTag]:
+        """The tags to give for one row of scores (taxonomy order); none scoring under ``min_score``."""
+        return select_tags(scores, taxonomy, max_tags, self.thresholds_for(taxonomy.keys), self.min_top_score, min_score)
 
     def to_json(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "thresholds": dict(self.thresholds), "min_top_score": self.min_top_score}
@@ -78,10 +85,12 @@ def select_tags(
     max_tags: int,
     threshold: float | Sequence[float],
     min_top_score: float = 0.0,
+    min_score: float = 0.0,
 ) -> list[ScoredTag]:
     """Choose tags: the most probable one, then others whose score reaches their threshold.
 
     ``scores`` follows the taxonomy's order; ``threshold`` is one number or one per tag.
+    No tag scoring under ``min_score`` is given: the list may be empty ("none fits").
     Ties keep taxonomy order.
     """
     if len(scores) != len(taxonomy):
@@ -89,12 +98,12 @@ def select_tags(
     if isinstance(threshold, (int, float)):
         threshold = [threshold] * len(taxonomy)
     ranked = sorted(range(len(taxonomy)), key=lambda i: (-float(scores[i]), i))
-    if not ranked or float(scores[ranked[0]]) < min_top_score:
+    if not ranked or float(scores[ranked[0]]) < max(min_top_score, min_score):
         return []
     chosen = [ScoredTag(taxonomy[ranked[0]], float(scores[ranked[0]]))]
     for index in ranked[1:]:
         if len(chosen) >= max_tags:
             break
-        if float(scores[index]) >= threshold[index]:
+        if float(scores[index]) >= max(threshold[index], min_score):
             chosen.append(ScoredTag(taxonomy[index], float(scores[index])))
     return chosen

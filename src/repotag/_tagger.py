@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 from ._config import Settings
 from ._errors import InputError, ModelError, RepotagError
 from ._prompt import TaggingPrompt, parse_prompt
-from ._rules import ScoredTag, resolve_max_tags
+from ._rules import ScoredTag, check_min_score, resolve_max_tags
 from ._taxonomy import Taxonomy
 from .backends._base import Backend, Document
 from .pipeline._features import repository_name
@@ -95,11 +95,12 @@ class Tagger:
     """
 
     def __init__(self, backend: Backend, taxonomy: Taxonomy | None = None, max_tags: int | None = None,
-                 batch_size: int = 32):
+                 batch_size: int = 32, min_score: float = 0.0):
         self.backend = backend
         self.taxonomy = taxonomy or backend.taxonomy
         self.max_tags = resolve_max_tags(max_tags, 3, self.taxonomy)
         self.batch_size = batch_size
+        self.min_score = check_min_score(min_score)
 
     @classmethod
     def load(
@@ -126,7 +127,8 @@ class Tagger:
         if isinstance(taxonomy, (str, Path)):
             taxonomy = Taxonomy.from_file(taxonomy)
         taxonomy = taxonomy or loaded.taxonomy
-        return cls(loaded, taxonomy, resolve_max_tags(max_tags, settings.max_tags, taxonomy), settings.batch_size)
+        return cls(loaded, taxonomy, resolve_max_tags(max_tags, settings.max_tags, taxonomy), settings.batch_size,
+                   settings.min_score)
 
     @property
     def name(self) -> str:
@@ -141,16 +143,17 @@ class Tagger:
         name: str | None = None,
         taxonomy: Taxonomy | None = None,
         max_tags: int | None = None,
+        min_score: float | None = None,
     ) -> TagResult:
         """Tag one README (text or bytes). Raises :class:`RepotagError` on unreadable input."""
-        return next(self._tag_batch([Record(readme, id, name)], taxonomy, max_tags, "raise"))
+        return next(self._tag_batch([Record(readme, id, name)], taxonomy, max_tags, "raise", min_score))
 
-    def tag_prompt(self, prompt: "TaggingPrompt | str") -> TagResult:
+    def tag_prompt(self, prompt: "TaggingPrompt | str", min_score: float | None = None) -> TagResult:
         """Answer a tagging prompt written for an LLM (text or parsed) with the expected result."""
         if isinstance(prompt, str):
             prompt = parse_prompt(prompt)
         limit = min(prompt.max_tags, len(prompt.taxonomy))
-        return self.tag(prompt.readme, prompt.id, taxonomy=prompt.taxonomy, max_tags=limit)
+        return self.tag(prompt.readme, prompt.id, taxonomy=prompt.taxonomy, max_tags=limit, min_score=min_score)
 
     def tag_many(
         self,
@@ -159,6 +162,7 @@ class Tagger:
         taxonomy: Taxonomy | None = None,
         max_tags: int | None = None,
         errors: Literal["raise", "record"] = "raise",
+        min_score: float | None = None,
     ) -> Iterator[TagResult]:
         """Tag many READMEs, in order, scoring them in batches.
 
@@ -170,16 +174,18 @@ class Tagger:
         for item in records:
             batch.append(item)
             if len(batch) >= self.batch_size:
-                yield from self._tag_batch(batch, taxonomy, max_tags, errors)
+                yield from self._tag_batch(batch, taxonomy, max_tags, errors, min_score)
                 batch = []
         if batch:
-            yield from self._tag_batch(batch, taxonomy, max_tags, errors)
+            yield from self._tag_batch(batch, taxonomy, max_tags, errors, min_score)
 
     def _tag_batch(
-        self, items: Sequence[Any], taxonomy: Taxonomy | None, max_tags: int | None, errors: str
+        self, items: Sequence[Any], taxonomy: Taxonomy | None, max_tags: int | None, errors: str,
+        min_score: float | None = None,
     ) -> Iterator[TagResult]:
         taxonomy = taxonomy or self.taxonomy
         limit = resolve_max_tags(max_tags, self.max_tags, taxonomy)
+        floor = self.min_score if min_score is None else check_min_score(min_score)
         prepared: list[tuple[Any, Document | None, str | None]] = []  # (id, document or None, error)
         for item in items:
             record_id = _record_id(item)
@@ -203,7 +209,7 @@ class Tagger:
             if scores is None:  # empty text, or the backend abstains
                 yield TagResult(record_id, [])
             else:
-                yield TagResult(record_id, policy.select(scores, taxonomy, limit))
+                yield TagResult(record_id, policy.select(scores, taxonomy, limit, floor))
 
     def _scores(self, documents: list[Document], taxonomy: Taxonomy) -> list:
         """The backend's rows, held to the interface: one per document, one score per tag (or ``None``)."""

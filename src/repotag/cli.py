@@ -45,10 +45,10 @@ def _print_json(data: Any) -> None:
 
 
 def _load_tagger(model: Path | None, taxonomy: Path | None = None, max_tags: int | None = None,
-                 backend: str | None = None):
+                 backend: str | None = None, min_score: float | None = None):
     from ._tagger import Tagger
 
-    settings = Settings.from_env(model=model, backend=backend)
+    settings = Settings.from_env(model=model, backend=backend, min_score=min_score)
     return Tagger.load(taxonomy=taxonomy, max_tags=max_tags, settings=settings)
 
 
@@ -65,6 +65,10 @@ backend_option = click.option(
     help="What scores READMEs: 'embedded' (default) or a backend registered under 'repotag.backends'.",
 )
 scores_option = click.option("--scores", is_flag=True, help="Add a confidence (0-1) to each tag.")
+min_score_option = click.option(
+    "--min-score", type=float, default=None,
+    help="Give no tag scoring under this (0-1): a README nothing fits gets []. Default 0 (or REPOTAG_MIN_SCORE).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,13 +86,14 @@ def main() -> None:
 @model_option
 @backend_option
 @scores_option
+@min_score_option
 @handle_errors
-def tag(readme: Path, record_id, name, max_tags, taxonomy, model, backend, scores) -> None:
+def tag(readme: Path, record_id, name, max_tags, taxonomy, model, backend, scores, min_score) -> None:
     """Tag one README file ('-' reads standard input) and print the JSON result."""
     from .pipeline import read_readme_file
 
     text = read_readme_file(readme)
-    tagger = _load_tagger(model, taxonomy, max_tags, backend)
+    tagger = _load_tagger(model, taxonomy, max_tags, backend, min_score)
     _print_json(tagger.tag(text, record_id, name=name).to_dict(scores))
 
 
@@ -97,14 +102,15 @@ def tag(readme: Path, record_id, name, max_tags, taxonomy, model, backend, score
 @model_option
 @backend_option
 @scores_option
+@min_score_option
 @handle_errors
-def prompt(prompt_file: Path, model, backend, scores) -> None:
+def prompt(prompt_file: Path, model, backend, scores, min_score) -> None:
     """Answer a tagging prompt written for an LLM with the expected JSON."""
     from ._prompt import parse_prompt
     from .pipeline import read_readme_file
 
     request = parse_prompt(read_readme_file(prompt_file))
-    _print_json(_load_tagger(model, backend=backend).tag_prompt(request).to_dict(scores))
+    _print_json(_load_tagger(model, backend=backend, min_score=min_score).tag_prompt(request).to_dict(scores))
 
 
 @main.command()
@@ -202,15 +208,16 @@ def _predict_for_eval(model: Path | None, readmes: Path):
 @model_option
 @backend_option
 @scores_option
+@min_score_option
 @handle_errors
 def batch(input_path, output, resume, workers, engine, batch_size, ray_address, max_tags, taxonomy, model, backend,
-          scores):
+          scores, min_score):
     """Tag a catalogue: JSONL/CSV/Parquet of {"id", "readme"}, or a directory of README files."""
     from ._taxonomy import Taxonomy
 
     if workers is not None and workers < 1:
         raise click.BadParameter("must be at least 1", param_hint="--workers")
-    settings = Settings.from_env(model=model, backend=backend)
+    settings = Settings.from_env(model=model, backend=backend, min_score=min_score)
     tax = Taxonomy.from_file(taxonomy) if taxonomy else None
     if engine == "ray":
         from .batch import run_ray
@@ -270,8 +277,10 @@ class _progress:
 @click.option("--api-key", default=None, help="Require 'Authorization: Bearer KEY' (or set REPOTAG_API_KEY).")
 @model_option
 @backend_option
+@min_score_option
 @handle_errors
-def serve(host: str, port: int, workers: int, api_key: str | None, model: Path | None, backend: str | None) -> None:
+def serve(host: str, port: int, workers: int, api_key: str | None, model: Path | None, backend: str | None,
+          min_score: float | None) -> None:
     """Run the HTTP API (REST and OpenAI-compatible chat completions)."""
     import os
 
@@ -280,7 +289,7 @@ def serve(host: str, port: int, workers: int, api_key: str | None, model: Path |
 
     if workers < 1:
         raise click.BadParameter("must be at least 1", param_hint="--workers")
-    settings = Settings.from_env(model=model, api_key=api_key, backend=backend)
+    settings = Settings.from_env(model=model, api_key=api_key, backend=backend, min_score=min_score)
     if not settings.threads:
         # Each server process gets its share of the cores, so workers do not fight over them.
         settings = settings.with_overrides(threads=max(1, (os.cpu_count() or 1) // workers))

@@ -109,7 +109,7 @@ async def tag(request: TagRequest, tagger: TaggerDep, settings: SettingsDep) -> 
     taxonomy = taxonomy_from(request.taxonomy)
     result = await run_tagging(
         settings, tagger.tag, request.readme, request.id,
-        taxonomy=taxonomy, max_tags=checked_limit(request.max_tags, taxonomy, tagger),
+        taxonomy=taxonomy, max_tags=checked_limit(request.max_tags, taxonomy, tagger), min_score=request.min_score,
     )
     return JSONResponse(result.to_dict(request.scores))
 
@@ -124,7 +124,8 @@ async def tag_batch(request: BatchRequest, tagger: TaggerDep, settings: Settings
     records = [{"id": item.id, "readme": item.readme} for item in request.items]
 
     def tag_all():
-        results = tagger.tag_many(records, taxonomy=taxonomy, max_tags=limit, errors="record")
+        results = tagger.tag_many(records, taxonomy=taxonomy, max_tags=limit, errors="record",
+                                  min_score=request.min_score)
         return [r.to_dict(request.scores) for r in results]
 
     return {"results": await run_tagging(settings, tag_all)}

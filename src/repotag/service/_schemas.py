@@ -47,6 +47,8 @@ class TagRequest(BaseModel):
     readme: Text
     taxonomy: Optional[list[Union[TagIn, Text]]] = Field(default=None, min_length=1)
     max_tags: Optional[StrictInt] = Field(default=None, ge=1)
+    #: No tag scoring under this is given (``"tags": []`` when nothing fits); default: the server's.
+    min_score: Optional[float] = Field(default=None, ge=0, le=1)
     scores: bool = False
 
 
@@ -61,6 +63,7 @@ class BatchRequest(BaseModel):
     items: list[BatchItem] = Field(min_length=1)
     taxonomy: Optional[list[Union[TagIn, Text]]] = Field(default=None, min_length=1)
     max_tags: Optional[StrictInt] = Field(default=None, ge=1)
+    min_score: Optional[float] = Field(default=None, ge=0, le=1)
     scores: bool = False
 
 
