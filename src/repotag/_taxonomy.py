@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence, Union
 
 from ._errors import TaxonomyError
+from ._unicode import lone_surrogate_at
 
 TagId = Union[int, str]
 
@@ -22,14 +23,6 @@ MAX_TAGS = 2_000
 #: Characters of a tag's name, and of its description.
 MAX_TAG_NAME_CHARS = 200
 MAX_TAG_DESCRIPTION_CHARS = 2_000
-
-
-def _valid_text(text: str, what: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise TaxonomyError(f"{what} is not valid Unicode (lone surrogate)") from None
-    return text
 
 
 def tag_key(name: str) -> str:
@@ -72,8 +65,8 @@ class Taxonomy(Sequence[Tag]):
             if len(tag.description) > MAX_TAG_DESCRIPTION_CHARS:
                 raise TaxonomyError(f"description of tag {tag.name.strip()!r} is longer than "
                                     f"{MAX_TAG_DESCRIPTION_CHARS} characters")
-            _valid_text(tag.name + tag.description + (tag.id if isinstance(tag.id, str) else ""),
-                        f"tag {tag.name.strip()!r}")
+            if lone_surrogate_at(tag.name + tag.description + (tag.id if isinstance(tag.id, str) else "")) is not None:
+                raise TaxonomyError(f"tag {tag.name.strip()!r} is not valid Unicode (lone surrogate)")
             if tag.key in self._by_key:
                 raise TaxonomyError(f"duplicate tag name {tag.name.strip()!r}")
             if tag.id in seen_ids:
@@ -128,8 +121,6 @@ class Taxonomy(Sequence[Tag]):
             data = data["tags"]
         if not isinstance(data, list):
             raise TaxonomyError("taxonomy must be a JSON list of tags")
-        if len(data) > MAX_TAGS:
-            raise TaxonomyError(f"taxonomy has {len(data)} tags; at most {MAX_TAGS} are allowed")
         tags = []
         for position, item in enumerate(data, start=1):
             if isinstance(item, str):

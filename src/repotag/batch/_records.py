@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from .._errors import InputError
 from .._extras import require_extra
 from .._tagger import readme_of
+from .._unicode import lone_surrogate_at
 
 if TYPE_CHECKING:
     from .._tagger import Tagger
@@ -64,11 +65,8 @@ def id_problem(record_id: Any) -> str | None:
         return "id must be a string or number"
     if isinstance(record_id, float) and not math.isfinite(record_id):
         return "id must be a finite number (NaN and Infinity are not JSON)"
-    if isinstance(record_id, str):
-        try:
-            record_id.encode("utf-8")
-        except UnicodeEncodeError:
-            return "id is not valid Unicode (lone surrogate)"
+    if isinstance(record_id, str) and lone_surrogate_at(record_id) is not None:
+        return "id is not valid Unicode (lone surrogate)"
     return None
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Sequence, Union
 
 from .._errors import InputError
+from .._unicode import lone_surrogate_at
 
 #: Bytes read from the start of a README; the rest is never loaded.
 MAX_README_BYTES = 1_000_000
@@ -77,10 +78,9 @@ def decode_readme(data: bytes) -> str:
 
 def check_unicode(text: str, what: str = "README") -> str:
     """``text`` itself, if every character can be written as UTF-8 (no lone surrogates)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InputError(f"{what} is not valid Unicode: lone surrogate at character {exc.start}") from None
+    position = lone_surrogate_at(text)
+    if position is not None:
+        raise InputError(f"{what} is not valid Unicode: lone surrogate at character {position}")
     return text
 
 

@@ -6,20 +6,21 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema
 
+from .._unicode import lone_surrogate_at
 from ..backends._embedded import DEFAULT_MODEL_NAME
 from ..batch._records import id_problem
 
 
 def _valid_unicode(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text is not valid Unicode (lone surrogate)") from None
+    if lone_surrogate_at(text) is not None:
+        raise ValueError("text is not valid Unicode (lone surrogate)")
     return text
 
 
 #: A string that can be written back as UTF-8 (JSON's "\ud800" cannot).
 Text = Annotated[str, Field(strict=True), AfterValidator(_valid_unicode)]
+
+
 def _echoable_id(value: Any) -> Any:
     problem = None if value is None else id_problem(value)
     if problem:
