@@ -30,7 +30,7 @@ from repotag import Taxonomy  # noqa: E402
 from repotag.evaluation import TaggingEvaluator, write_chart  # noqa: E402
 from repotag.model import TagModel, bundled_model_dir  # noqa: E402
 from repotag.pipeline import SentenceEncoder, document_text, repository_name  # noqa: E402
-from repotag.training import predictions_at, train_model  # noqa: E402
+from repotag.training import nested_predictions, predictions_at, train_model  # noqa: E402
 
 
 def tag_counts(tag_lists) -> dict[int, int]:
@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--chart", type=Path, help="write the per-tag / reliability PNG here")
     parser.add_argument("--json", action="store_true", help="print only the headline metrics as JSON")
+    parser.add_argument("--min-score", type=float, nargs="*", default=[],
+                        help="also report the nested scores with these tag floors (repotag's --min-score)")
     args = parser.parse_args()
 
     taxonomy = Taxonomy.default()
@@ -63,6 +65,12 @@ def main() -> None:
     gold = {d.id: d.tags for d in dev}
     report = TaggingEvaluator(gold)(dict(zip(gold, predicted)), dict(zip(gold, scores)))
     nested = result.nested_report.summary()
+    floors = {}
+    for floor in args.min_score:
+        floored = nested_predictions(result.oof_probabilities, [d.tags for d in dev], [d.id for d in dev], taxonomy,
+                                     per_tag=True, min_score=floor)
+        untagged = sum(1 for tags in floored.values() if not tags)
+        floors[floor] = {**TaggingEvaluator(gold)(floored).summary(), "untagged": untagged}
 
     zh_dir = args.shared / "data" / "dev-zh"
     zh_gold = {row["id"]: row["tags"] for row in read_jsonl(zh_dir / "labels.jsonl")}
@@ -73,10 +81,12 @@ def main() -> None:
     counts = {"predicted": tag_counts(predicted), "gold": tag_counts(gold.values())}
     if args.json:
         print(json.dumps({"nested": nested, "same_folds": report.summary(), "dev_zh": zh_report.summary(),
-                          "tag_counts": counts}))
+                          "tag_counts": counts, "nested_with_min_score": floors}))
     else:
         print(f"# dev set, {args.folds}-fold cross-validation, policy {model.policy}\n")
         print(f"honest (policy chosen on other folds): {json.dumps(nested)}\n")
+        for floor, summary in floors.items():
+            print(f"honest, with --min-score {floor:g}: {json.dumps(summary)}")
         print(f"tag counts per README (0/1/2/3), same-fold policy: predicted {counts['predicted']}, gold {counts['gold']}\n")
         print("with the policy chosen on these same out-of-fold predictions:")
         print(report.format())

@@ -89,3 +89,14 @@ def test_nested_selection_scores_every_row_once():
     gold = [["database"]] * 10
     report = nested_selection_report(proba, gold, list(range(10)), TAX, per_tag=True, folds=5)
     assert report.count == 10 and report.micro_f1 == 1.0
+
+
+def test_nested_predictions_apply_the_users_floor():
+    from repotag.training import nested_predictions
+
+    proba = np.tile([0.9, 0.1, 0.05], (10, 1))
+    proba[3] = [0.2, 0.1, 0.05]
+    gold = [["database"]] * 10
+    assert nested_predictions(proba, gold, list(range(10)), TAX, per_tag=True, folds=5) == {i: ["database"] for i in range(10)}
+    floored = nested_predictions(proba, gold, list(range(10)), TAX, per_tag=True, folds=5, min_score=0.5)
+    assert floored == {**{i: ["database"] for i in range(10)}, 3: []}

@@ -9,6 +9,7 @@ from ._trainer import (
     choose_policy,
     fit_platt,
     fold_splits,
+    nested_predictions,
     nested_selection_report,
     predictions_at,
     read_labelled,
@@ -18,5 +19,6 @@ from ._trainer import (
 
 __all__ = [
     "THRESHOLD_GRID", "LabelledDocument", "Trainer", "TrainingResult", "best_threshold", "choose_policy", "fit_platt",
-    "fold_splits", "nested_selection_report", "predictions_at", "read_labelled", "train_model", "tune_tag_thresholds",
+    "fold_splits", "nested_predictions", "nested_selection_report", "predictions_at", "read_labelled", "train_model",
+    "tune_tag_thresholds",
 ]

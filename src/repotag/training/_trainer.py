@@ -64,12 +64,12 @@ def fit_platt(scores: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
 
 
 def predictions_at(
-    probabilities: np.ndarray, taxonomy: Taxonomy, max_tags: int, policy: DecisionPolicy
+    probabilities: np.ndarray, taxonomy: Taxonomy, max_tags: int, policy: DecisionPolicy, min_score: float = 0.0
 ) -> tuple[list[list[str]], list[list[float]]]:
     """The tags (keys) and scores ``policy`` gives each row: the very rule the tagger applies."""
     tags, scores = [], []
     for row in probabilities:
-        chosen = policy.select(row, taxonomy, max_tags)
+        chosen = policy.select(row, taxonomy, max_tags, min_score)
         tags.append([c.tag.key for c in chosen])
         scores.append([c.score for c in chosen])
     return tags, scores
@@ -147,6 +147,32 @@ def choose_policy(
     return DecisionPolicy(threshold, tuned, min_top_score)
 
 
+def nested_predictions(
+    probabilities: np.ndarray,
+    gold: Sequence[Sequence[str]],
+    ids: Sequence[Any],
+    taxonomy: Taxonomy,
+    per_tag: bool,
+    max_tags: int = 3,
+    folds: int = 5,
+    seed: int = 1,
+    min_top_score: float = 0.0,
+    min_score: float = 0.0,
+) -> dict[Any, list[str]]:
+    """Tags for out-of-fold probabilities, each fold's by the policy chosen on the *other* folds only.
+
+    This removes the optimism of choosing thresholds on the rows they are scored on.
+    ``min_score`` is the user's floor (``--min-score``), applied on top of the chosen policy.
+    """
+    predicted: dict[Any, list[str]] = {}
+    for fit_rows, test_rows in fold_splits(len(probabilities), folds, seed):
+        policy = choose_policy(probabilities[fit_rows], [gold[i] for i in fit_rows], taxonomy, max_tags, per_tag,
+                               min_top_score)
+        tags, _ = predictions_at(probabilities[test_rows], taxonomy, max_tags, policy, min_score)
+        predicted.update({ids[i]: t for i, t in zip(test_rows, tags)})
+    return predicted
+
+
 def nested_selection_report(
     probabilities: np.ndarray,
     gold: Sequence[Sequence[str]],
@@ -158,16 +184,8 @@ def nested_selection_report(
     seed: int = 1,
     min_top_score: float = 0.0,
 ) -> EvaluationReport:
-    """Score out-of-fold probabilities with the policy chosen on the *other* folds only.
-
-    This removes the optimism of choosing thresholds on the rows they are scored on.
-    """
-    predicted: dict[Any, list[str]] = {}
-    for fit_rows, test_rows in fold_splits(len(probabilities), folds, seed):
-        policy = choose_policy(probabilities[fit_rows], [gold[i] for i in fit_rows], taxonomy, max_tags, per_tag,
-                               min_top_score)
-        tags, _ = predictions_at(probabilities[test_rows], taxonomy, max_tags, policy)
-        predicted.update({ids[i]: t for i, t in zip(test_rows, tags)})
+    """The report of :func:`nested_predictions`: the honest score of a set-up."""
+    predicted = nested_predictions(probabilities, gold, ids, taxonomy, per_tag, max_tags, folds, seed, min_top_score)
     return TaggingEvaluator(dict(zip(ids, gold)))(predicted)
 
 
