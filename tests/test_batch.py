@@ -52,7 +52,7 @@ def test_jsonl_with_bad_records_and_duplicates(tmp_path):
     assert rows[1] == {"id": None, "error": "line 2: malformed JSON (JSONDecodeError)", "line": 2}
     assert rows[2] == {"id": None, "error": "line 3: record has no id", "line": 3}
     assert rows[3] == {"id": "b", "error": "record has no 'readme' field"}
-    assert rows[4] == {"id": "c", "error": "input is binary, not text: it holds NUL characters"}
+    assert rows[4] == {"id": "c", "error": "input is binary, not text: give a README in UTF-8 or UTF-16"}
     assert rows[6] == {"id": "d", "tags": []}
     assert "tags" in rows[0] and "tags" in rows[5]
     assert (summary.done, summary.errors, summary.duplicates, summary.duplicate_ids) == (7, 4, 1, ["a"])
@@ -135,8 +135,53 @@ def test_cli_batch_summary(tmp_path):
     assert 'duplicate ids in input (first kept): "a"' in result.stderr
     result = CliRunner().invoke(main, ["batch", str(source), "-o", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 2 and "exists: pass --resume" in result.stderr
-    result = CliRunner().invoke(main, ["batch", str(source), "-o", str(tmp_path / "p.jsonl"), "--workers", "0"])
+    result = CliRunner().invoke(main, ["batch", str(source), "-o", str(tmp_path / "p.jsonl"), "--workers", "0"],
+                                prog_name="repotag")
     assert result.exit_code == 2
+    assert result.stderr == "repotag: error: Invalid value for --workers: must be at least 1 (see 'repotag batch --help')\n"
+
+
+def test_stdin_gzip_stdout_and_output_formats(tmp_path):
+    import gzip
+
+    rows = [{"id": "a", "readme": readme(1)}, {"id": "b", "readme": readme(2)}]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    expected = lines(run_batch(source, tmp_path / "ref.jsonl", workers=1) and tmp_path / "ref.jsonl")
+    (tmp_path / "in.jsonl.gz").write_bytes(gzip.compress(source.read_bytes()))
+    run_batch(tmp_path / "in.jsonl.gz", tmp_path / "gz.jsonl", workers=1)
+    assert lines(tmp_path / "gz.jsonl") == expected
+    with open(tmp_path / "in.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["id", "readme"])
+        writer.writeheader()
+        writer.writerows(rows)
+    (tmp_path / "in.csv.gz").write_bytes(gzip.compress((tmp_path / "in.csv").read_bytes()))
+    run_batch(tmp_path / "in.csv.gz", tmp_path / "csvgz.jsonl", workers=1)
+    assert lines(tmp_path / "csvgz.jsonl") == expected
+    result = CliRunner().invoke(main, ["batch", "-", "-o", "-", "--workers", "1"], input=source.read_text())
+    assert result.exit_code == 0 and [json.loads(line) for line in result.stdout.splitlines()] == expected
+    assert not (tmp_path / "-").exists()
+    for name in ("out.parquet", "out.csv"):
+        result = CliRunner().invoke(main, ["batch", str(source), "-o", str(tmp_path / name)])
+        assert result.exit_code == 2 and result.stderr.startswith(f"repotag: error: {tmp_path / name}: batch output is JSONL")
+        assert not (tmp_path / name).exists()
+    result = CliRunner().invoke(main, ["batch", "-", "-o", "-", "--resume"], input="")
+    assert result.exit_code == 2 and result.stderr == "repotag: error: --resume needs an output file, not standard output\n"
+    (tmp_path / "bad.jsonl.gz").write_bytes(gzip.compress(source.read_bytes())[:40])
+    with pytest.raises(InputError, match="bad.jsonl.gz: unreadable after line 0"):
+        run_batch(tmp_path / "bad.jsonl.gz", tmp_path / "bad.out.jsonl", workers=1)
+
+
+def test_directory_input_takes_readme_files_unless_told(tmp_path):
+    folder = tmp_path / "repos"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "README.md").write_text(readme(1))
+    (folder / "a" / "notes.txt").write_text("hello")
+    (folder / "b").mkdir()
+    (folder / "b" / "readme.rst").write_text(readme(2))
+    run_batch(folder, tmp_path / "readmes.jsonl", workers=1)
+    assert [r["id"] for r in lines(tmp_path / "readmes.jsonl")] == ["a/README.md", "b/readme.rst"]
+    run_batch(folder, tmp_path / "txt.jsonl", workers=1, pattern="*.txt")
+    assert [r["id"] for r in lines(tmp_path / "txt.jsonl")] == ["a/notes.txt"]
 
 
 @pytest.mark.slow
@@ -173,7 +218,8 @@ def test_count_records(tmp_path):
     (tmp_path / "d" / "a").mkdir(parents=True)
     (tmp_path / "d" / "a" / "README.md").write_text("x")
     (tmp_path / "d" / "b.md").write_text("y")
-    assert count_records(tmp_path / "d") == 2
+    assert count_records(tmp_path / "d") == 1  # README files only, by default
+    assert count_records(tmp_path / "d", "*.md") == 2
     (tmp_path / "in.csv").write_text("id,readme\n1,x\n")
     assert count_records(tmp_path / "in.csv") is None
 

@@ -32,6 +32,39 @@ def test_tag_prints_the_contract(readme):
     assert all(tag in Taxonomy.default().to_list() for tag in data["tags"])
 
 
+def test_tag_several_files_a_directory_and_gzip(tmp_path, readme):
+    import gzip
+
+    zipped = tmp_path / "ripgrep" / "README.md.gz"
+    zipped.parent.mkdir()
+    zipped.write_bytes(gzip.compress(README.encode()))
+    code, out, _ = run("tag", readme, zipped)
+    results = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["id"] for r in results] == [str(readme), str(zipped)]  # each id is its path
+    _, alone, _ = run("tag", zipped, "--id", str(zipped))
+    assert results[1] == json.loads(alone)
+    code, out, _ = run("tag", tmp_path, "--id", "x")  # a directory: its README
+    assert code == 0 and json.loads(out)["id"] == "x"
+    code, _, err = run("tag", readme, readme, "--id", "x")
+    assert code == 2 and err.startswith("repotag: error: --id and --name name one README")
+    code, _, err = run("tag", "https://github.com/BurntSushi/ripgrep")
+    assert code == 2 and err == ("repotag: error: URLs are not fetched (repotag works offline): save the README and "
+                                 "pass the file: https://github.com/BurntSushi/ripgrep\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval", "x", "/no/gold.jsonl"], "Invalid value for 'GOLD': File '/no/gold.jsonl' does not exist. "
+                                      "(see 'repotag eval --help')"),
+    (["tag"], "Missing argument 'README...'. (see 'repotag tag --help')"),
+    (["tag", "x", "--max-tags", "many"], "Invalid value for '--max-tags': 'many' is not a valid integer. "
+                                         "(see 'repotag tag --help')"),
+    (["nope"], "No such command 'nope'. (see 'repotag --help')"),
+])
+def test_usage_errors_are_one_line(args, message):
+    done = subprocess.run([sys.executable, "-m", "repotag", *args], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr == f"repotag: error: {message}\n" and done.stdout == ""
+
+
 def test_tag_stdin_scores_and_max_tags():
     code, out, _ = run("tag", "-", "--max-tags", "1", "--scores", input=README)
     data = json.loads(out)

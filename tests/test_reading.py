@@ -38,8 +38,31 @@ def test_cut_inside_a_multibyte_character_still_decodes():
 def test_file_errors(tmp_path):
     with pytest.raises(InputError, match="^file not found: /no/such/README.md$"):
         read_readme_file("/no/such/README.md")
-    with pytest.raises(InputError, match="^is a directory, not a README file"):
+    with pytest.raises(InputError, match="^no README file in directory"):
         read_readme_file(tmp_path)
+
+
+def test_same_binary_rule_for_bytes_and_text():
+    for readme in (b"\x00\x01bin", "\x00\x01bin", b"abc\x00def", "abc\x00def"):
+        with pytest.raises(InputError, match="^input is binary, not text: give a README in UTF-8 or UTF-16$"):
+            as_text(readme)
+
+
+def test_directory_gzip_and_url(tmp_path):
+    import gzip
+
+    (tmp_path / "CONTRIBUTING.md").write_text("how to help")
+    (tmp_path / "readme.rst").write_text("rst readme")
+    assert read_readme_file(tmp_path) == "rst readme"
+    (tmp_path / "README.md").write_text("md readme")
+    assert read_readme_file(tmp_path) == "md readme"  # README.md wins over other READMEs
+    (tmp_path / "x.md.gz").write_bytes(gzip.compress("# zipped\nA tool".encode()))
+    assert read_readme_file(tmp_path / "x.md.gz") == "# zipped\nA tool"
+    (tmp_path / "bad.gz").write_bytes(b"not gzip")
+    with pytest.raises(InputError, match="^cannot read .*bad.gz: "):
+        read_readme_file(tmp_path / "bad.gz")
+    with pytest.raises(InputError, match="^URLs are not fetched .*: https://github.com/a/b$"):
+        read_readme_file("https://github.com/a/b")
 
 
 def test_wrong_type():

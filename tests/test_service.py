@@ -56,7 +56,7 @@ def test_library_and_service_agree(client, tagger):
         ({"readme": "x", "taxonomy": ["a", "A"]}, 422, "taxonomy: duplicate tag name 'A'"),
         ({"readme": "x", "taxonomy": []}, 422, "taxonomy: List should have at least 1 item after validation, not 0"),
         ({"readme": "x", "path": "/etc/passwd"}, 422, "path: Extra inputs are not permitted"),
-        ({"readme": "bin\u0000ary"}, 400, "input is binary, not text: it holds NUL characters"),
+        ({"readme": "bin\u0000ary"}, 400, "input is binary, not text: give a README in UTF-8 or UTF-16"),
     ],
 )
 def test_bad_tag_requests_are_4xx_json(client, body, status, message):
@@ -92,7 +92,7 @@ def test_batch(client):
     items = [{"id": 1, "readme": README}, {"id": 2, "readme": "nul\u0000"}, {"id": 3, "readme": ""}]
     results = client.post("/v1/tag/batch", json={"items": items}).json()["results"]
     assert results[0]["id"] == 1 and results[0]["tags"]
-    assert results[1] == {"id": 2, "error": "input is binary, not text: it holds NUL characters"}
+    assert results[1] == {"id": 2, "error": "input is binary, not text: give a README in UTF-8 or UTF-16"}
     assert results[2] == {"id": 3, "tags": []}
     response = client.post("/v1/tag/batch", json={"items": items + items})
     assert response.status_code == 413 and error_of(response) == "at most 3 items per batch request"
@@ -108,6 +108,18 @@ def test_taxonomy_health_metrics_docs(client):
     assert client.get("/docs").status_code == 200 and "/v1/chat/completions" in client.get("/openapi.json").json()["paths"]
     response = client.get("/nope")
     assert response.status_code == 404 and error_of(response) == "Not Found"
+
+
+def test_docs_pages_load_their_assets_from_the_server_not_a_cdn(client):
+    import re
+
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assets = re.findall(r'(?:src|href)="([^"]+)"|url: *[\'"]([^\'"]+)', html)
+        urls = [a or b for a, b in assets]
+        assert urls and not any(u.startswith(("http://", "https://", "//")) for u in urls), urls
+        for url in urls:
+            assert client.get(url).status_code == 200, url
 
 
 def test_chat_completions(client):

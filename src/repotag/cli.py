@@ -71,15 +71,34 @@ min_score_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """Click's usage errors as the documented one line (``repotag: error: ...``, exit 2), not a usage block."""
+
+    def main(self, *args, **kwargs):
+        kwargs.setdefault("prog_name", "repotag")  # also under `python -m repotag`
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `repotag`: the help, as click shows it
+            click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "repotag"
+            _fail(f"{exc.format_message()} (see '{command} --help')")
+        except click.ClickException as exc:
+            _fail(exc.format_message())
+        except click.exceptions.Abort:
+            _fail("interrupted", 130)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="repotag")
 def main() -> None:
     """Tag software repositories from their README with at most N tags from a controlled list."""
 
 
 @main.command()
-@click.argument("readme", type=click.Path(path_type=Path, allow_dash=True))
-@click.option("--id", "record_id", default=None, help="Id echoed in the output (a string).")
+@click.argument("readmes", metavar="README...", nargs=-1, required=True)  # strings: a Path would mangle URLs
+@click.option("--id", "record_id", default=None, help="Id echoed in the output (a string; one README only).")
 @click.option("--name", default=None, help="Repository name, if the id is not of the form owner/name.")
 @click.option("--max-tags", type=int, default=None, help="Most tags to return (default 3).")
 @taxonomy_option
@@ -88,13 +107,27 @@ def main() -> None:
 @scores_option
 @min_score_option
 @handle_errors
-def tag(readme: Path, record_id, name, max_tags, taxonomy, model, backend, scores, min_score) -> None:
-    """Tag one README file ('-' reads standard input) and print the JSON result."""
-    from .pipeline import read_readme_file
+def tag(readmes: tuple[str, ...], record_id, name, max_tags, taxonomy, model, backend, scores, min_score) -> None:
+    """Tag README files and print one JSON result per line.
 
-    text = read_readme_file(readme)
+    A README is a file ('-' reads standard input, '.gz' is decompressed) or a repository
+    directory holding one. With several, each result's id is the path given.
+
+    \b
+    Example:  repotag tag README.md --id owner/name
+    """
+    from .pipeline import read_readme_file, readme_path
+
+    several = len(readmes) > 1
+    if several and (record_id is not None or name is not None):
+        raise click.UsageError("--id and --name name one README; with several, each id is its path")
+    texts = [read_readme_file(readme) for readme in readmes]  # every file readable before the model loads
     tagger = _load_tagger(model, taxonomy, max_tags, backend, min_score)
-    _print_json(tagger.tag(text, record_id, name=name).to_dict(scores))
+    for readme, text in zip(readmes, texts):
+        # A repository directory names the repository; the model uses the name as a hint.
+        guessed = Path(readme).resolve().name if readme != "-" and readme_path(readme) != Path(readme) else None
+        result = tagger.tag(text, readme if several else record_id, name=name or guessed)
+        _print_json(result.to_dict(scores))
 
 
 @main.command()
@@ -196,8 +229,10 @@ def _predict_for_eval(model: Path | None, readmes: Path):
 
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="JSONL output (Ray: or a Parquet directory).")
+@click.option("-o", "--output", type=click.Path(path_type=Path, allow_dash=True), required=True,
+              help="JSONL output file, '-' for standard output (Ray: or a Parquet directory).")
+@click.option("--glob", "pattern", default=None,
+              help="Directory input: the files to tag (default: README files, 'README*' in any case).")
 @click.option("--resume", is_flag=True, help="Skip ids already in OUTPUT and append the rest.")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
@@ -210,9 +245,13 @@ def _predict_for_eval(model: Path | None, readmes: Path):
 @scores_option
 @min_score_option
 @handle_errors
-def batch(input_path, output, resume, workers, engine, batch_size, ray_address, max_tags, taxonomy, model, backend,
-          scores, min_score):
-    """Tag a catalogue: JSONL/CSV/Parquet of {"id", "readme"}, or a directory of README files."""
+def batch(input_path, output, pattern, resume, workers, engine, batch_size, ray_address, max_tags, taxonomy, model,
+          backend, scores, min_score):
+    """Tag a catalogue: JSONL/CSV/Parquet of {"id", "readme"}, a directory of READMEs, or '-' (JSONL on stdin).
+
+    \b
+    Example:  repotag batch catalogue.jsonl -o tags.jsonl --resume
+    """
     from ._taxonomy import Taxonomy
 
     if workers is not None and workers < 1:
@@ -228,9 +267,9 @@ def batch(input_path, output, resume, workers, engine, batch_size, ray_address, 
     else:
         from .batch import count_records, run_batch
 
-        with _progress(lambda: count_records(input_path)) as advance:
+        with _progress(lambda: count_records(input_path, pattern)) as advance:
             summary = run_batch(input_path, output, settings=settings, taxonomy=tax, max_tags=max_tags,
-                                workers=workers, resume=resume, scores=scores, on_progress=advance)
+                                workers=workers, resume=resume, scores=scores, on_progress=advance, pattern=pattern)
     click.echo(summary.format(), err=True)
 
 
@@ -252,17 +291,19 @@ class _progress:
             TimeRemainingColumn,
         )
 
-        self._bar = Progress(TextColumn("tagging"), BarColumn(), MofNCompleteColumn(),
+        # The model loads before the first README is tagged: say so rather than show 0 READMEs/s.
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TextColumn("{task.fields[rate]:.1f} READMEs/s"), TimeElapsedColumn(),
                              TextColumn("ETA"), TimeRemainingColumn(), transient=False)
         self._bar.start()
-        self._task = self._bar.add_task("tagging", total=self._total(), rate=0.0)
+        self._task = self._bar.add_task("loading model", total=self._total(), rate=0.0)
         return self._advance
 
     def _advance(self, count: int) -> None:
         self._bar.advance(self._task, count)
         task = self._bar.tasks[0]
-        self._bar.update(self._task, rate=task.completed / task.elapsed if task.elapsed else 0.0)
+        self._bar.update(self._task, description="tagging",
+                         rate=task.completed / task.elapsed if task.elapsed else 0.0)
 
     def __exit__(self, *exc):
         if sys.stderr.isatty():

@@ -22,6 +22,10 @@ from ._records import SourceRecord, completed_keys, read_records, result_lines
 
 #: Records sent to a worker at a time.
 CHUNK_SIZE = 64
+#: The output path that means standard output.
+STDOUT = "-"
+#: Output names the local engine accepts: it writes JSON lines.
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", "")
 
 
 @dataclass
@@ -121,25 +125,32 @@ def run_batch(
     resume: bool = False,
     scores: bool = False,
     on_progress: Callable[[int], None] | None = None,
+    pattern: str | None = None,
 ) -> BatchSummary:
-    """Tag every record of ``input_path`` into the JSONL file ``output_path``.
+    """Tag every record of ``input_path`` into the JSONL file ``output_path`` (``-``: standard output).
 
     ``settings`` gives the model and the default tag limit; ``max_tags`` is an explicit
     limit. Without ``resume`` an existing output is an error, so no work is overwritten.
+    ``pattern`` chooses a directory input's files (default: README files).
     """
+    to_stdout = str(output_path) == STDOUT
     output = Path(output_path)
-    if output.is_dir():
-        raise InputError(f"{output} is a directory: give a file path for the JSONL output")
-    if output.exists() and not resume and output.stat().st_size > 0:
-        raise InputError(f"{output} exists: pass --resume to continue it, or choose another output")
-    records = read_records(input_path)
+    if to_stdout:
+        if resume:
+            raise InputError("--resume needs an output file, not standard output")
+    else:
+        check_output(output)
+        if output.exists() and not resume and output.stat().st_size > 0:
+            raise InputError(f"{output} exists: pass --resume to continue it, or choose another output")
+    records = read_records(input_path, pattern)
     skip = completed_keys(output) if resume else set()
     workers = max(1, workers or os.cpu_count() or 1)
     options = {"settings": settings or Settings(), "taxonomy": taxonomy, "max_tags": max_tags, "scores": scores}
     summary = BatchSummary()
     started = time.perf_counter()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with open(output, "a", encoding="utf-8") as sink:
+    if not to_stdout:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    with _sink(output, to_stdout) as sink:
         def write(tagged: tuple[list[str], int]) -> None:
             lines, errors = tagged
             for line in lines:
@@ -164,6 +175,24 @@ def run_batch(
             _run_pool(chunks, options, workers, write)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def check_output(output: Path) -> None:
+    """A JSONL output path, or an :class:`InputError`: the local engine writes JSONL only."""
+    if output.is_dir():
+        raise InputError(f"{output} is a directory: give a file path for the JSONL output")
+    if output.suffix.lower() not in JSONL_SUFFIXES:
+        raise InputError(f"{output}: batch output is JSONL; name it .jsonl (or write Parquet with --engine ray "
+                         "and a directory output)")
+
+
+def _sink(output: Path, to_stdout: bool):
+    import contextlib
+    import sys
+
+    if to_stdout:
+        return contextlib.nullcontext(sys.stdout)
+    return open(output, "a", encoding="utf-8")
 
 
 def _run_pool(chunks: Iterator[list[SourceRecord]], options: dict, workers: int, write) -> None:

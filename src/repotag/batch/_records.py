@@ -7,6 +7,7 @@ keys by which a resumed run recognises what is done: each written once.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -26,15 +27,40 @@ if TYPE_CHECKING:
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
+#: Standard input, read as JSONL.
+STDIN = "-"
+#: Files a directory input tags by default: a repository's README, whatever its extension.
+README_GLOB = "README*"
+
+
 def input_format(location: str | Path) -> str:
-    """``jsonl``, ``csv``, ``parquet`` or ``directory``, from the path; unknown suffixes are an error."""
+    """``jsonl``, ``csv``, ``parquet`` or ``directory``, from the path (``.gz`` looked through; ``-`` is JSONL)."""
+    if str(location) == STDIN:
+        return "jsonl"
     path = Path(str(location))
     if path.is_dir():
         return "directory"
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise InputError(f"{location}: unknown input format (use .jsonl, .csv, .parquet or a directory)")
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    suffix = suffixes[-2] if suffixes[-1:] == [".gz"] and len(suffixes) == 2 else path.suffix.lower()
+    if suffix not in FORMATS or (suffixes[-1:] == [".gz"] and FORMATS[suffix] == "parquet"):
+        raise InputError(f"{location}: unknown input format (use .jsonl, .csv, either gzipped, .parquet, "
+                         "a directory or - for JSONL on standard input)")
     return FORMATS[suffix]
+
+
+def _open_binary(path: Path):
+    """The input's bytes: standard input, a gzip-compressed file, or a plain file."""
+    import sys
+
+    if str(path) == STDIN:
+        import contextlib
+
+        return contextlib.nullcontext(sys.stdin.buffer)  # read, never closed: stdin is the caller's
+    if path.suffix.lower() == ".gz":
+        import gzip
+
+        return gzip.open(path, "rb")
+    return open(path, "rb")
 
 
 @dataclass
@@ -106,8 +132,8 @@ def result_lines(tagger: "Tagger", records: list[SourceRecord], scores: bool) ->
 
 # ---- readers ------------------------------------------------------------------
 def read_jsonl(path: Path) -> Iterator[SourceRecord]:
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+    with _open_binary(path) as handle:
+        for number, raw in _numbered_lines(handle, path):
             if not raw.strip():
                 continue
             try:
@@ -118,14 +144,36 @@ def read_jsonl(path: Path) -> Iterator[SourceRecord]:
             yield validate_record(row, number)
 
 
+def _numbered_lines(handle, path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) pairs; a damaged compressed stream ends the run with its place, the lines before it kept."""
+    number = 0
+    while True:
+        try:
+            raw = handle.readline()
+        except (OSError, EOFError) as exc:  # gzip: BadGzipFile, or a truncated file
+            raise InputError(f"{path}: unreadable after line {number} ({type(exc).__name__})") from None
+        if not raw:
+            return
+        number += 1
+        yield number, raw
+
+
 def read_csv(path: Path) -> Iterator[SourceRecord]:
     csv.field_size_limit(2**31 - 1)
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+    with io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", errors="replace", newline="") as handle:
         reader = csv.DictReader(handle)
-        if not reader.fieldnames or "id" not in reader.fieldnames or "readme" not in reader.fieldnames:
+        try:
+            header = reader.fieldnames
+        except (OSError, EOFError) as exc:
+            raise InputError(f"{path}: unreadable ({type(exc).__name__})") from None
+        if not header or "id" not in header or "readme" not in header:
             raise InputError(f"{path}: CSV needs a header with 'id' and 'readme' columns")
-        for number, row in enumerate(reader, start=2):
-            yield validate_record(row, number)
+        number = 1
+        try:
+            for number, row in enumerate(reader, start=2):
+                yield validate_record(row, number)
+        except (OSError, EOFError) as exc:  # a damaged .csv.gz
+            raise InputError(f"{path}: unreadable after row {number} ({type(exc).__name__})") from None
 
 
 def read_parquet(path: Path) -> Iterator[SourceRecord]:
@@ -153,10 +201,17 @@ def read_parquet(path: Path) -> Iterator[SourceRecord]:
             yield validate_record(row, number)
 
 
-def read_directory(path: Path) -> Iterator[SourceRecord]:
+def directory_files(path: Path, pattern: str | None = None) -> list[Path]:
+    """The files of a directory input: README files (any case, any extension) by default, else ``pattern``."""
+    if pattern:
+        return sorted(p for p in path.rglob(pattern) if p.is_file())
+    return sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().startswith("readme"))
+
+
+def read_directory(path: Path, pattern: str | None = None) -> Iterator[SourceRecord]:
     from ..pipeline._reading import MAX_README_BYTES
 
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    for file in directory_files(path, pattern):
         record_id = file.relative_to(path).as_posix()
         try:
             with open(file, "rb") as handle:
@@ -165,32 +220,42 @@ def read_directory(path: Path) -> Iterator[SourceRecord]:
             yield SourceRecord(record_id, error=f"cannot read file: {exc.strerror or exc}")
 
 
-_READERS = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet, "directory": read_directory}
+_READERS = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet}
 
 
-def read_records(path: str | Path) -> Iterator[SourceRecord]:
-    """Stream records from JSONL, CSV, Parquet or a directory of README files (by extension)."""
+def read_records(path: str | Path, pattern: str | None = None) -> Iterator[SourceRecord]:
+    """Stream records from JSONL, CSV, Parquet, a directory of README files or ``-`` (JSONL on standard input).
+
+    ``pattern`` chooses a directory's files (default: its README files).
+    """
+    if str(path) == STDIN:
+        return read_jsonl(Path(STDIN))
     path = Path(path)
     if not path.exists():
         raise InputError(f"input not found: {path}")
-    return _READERS[input_format(path)](path)
+    kind = input_format(path)
+    if kind == "directory":
+        return read_directory(path, pattern)
+    return _READERS[kind](path)
 
 
-def count_records(path: str | Path) -> int | None:
+def count_records(path: str | Path, pattern: str | None = None) -> int | None:
     """How many records ``path`` holds, cheaply (for a progress ETA); ``None`` if unknown."""
+    if str(path) == STDIN:
+        return None
     path = Path(path)
     try:
         kind = input_format(path)
         if kind == "directory":
-            return sum(1 for p in path.rglob("*") if p.is_file())
+            return len(directory_files(path, pattern))
         if kind == "jsonl":
-            with open(path, "rb") as handle:
+            with _open_binary(path) as handle:
                 return sum(1 for line in handle if line.strip())
         if kind == "parquet":
             import pyarrow.parquet as pq
 
             return pq.ParquetFile(path).metadata.num_rows
-    except (OSError, ImportError, InputError):
+    except (OSError, EOFError, ImportError, InputError):  # a damaged .gz: the reader reports it
         return None
     return None  # CSV rows may span lines: no cheap count
 

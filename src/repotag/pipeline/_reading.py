@@ -32,7 +32,7 @@ _BOMS = (
 def _guess_utf16(data: bytes) -> str | None:
     """Spot BOM-less UTF-16 by its NUL bytes, which sit on one parity for ASCII text."""
     sample = data[:4096]
-    if len(sample) < 4:
+    if len(sample) < 16:  # too little to tell UTF-16 from binary (b"\x00\x01bin" is not text)
         return None
     even_nuls = sample[0::2].count(0)
     odd_nuls = sample[1::2].count(0)
@@ -44,12 +44,16 @@ def _guess_utf16(data: bytes) -> str | None:
     return None
 
 
-def _looks_binary(text: str) -> bool:
-    if not text:
-        return False
+def _refuse_binary(text: str) -> str:
+    """``text`` itself unless it looks binary: a NUL, or control and replacement characters past 2 %.
+
+    One rule for bytes and ``str`` alike, so the library, CLI, batch and service agree.
+    """
     sample = text[:8192]
     bad = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\t\n\r\f\v") or ch == "\ufffd")
-    return bad > max(2, 0.02 * len(sample))
+    if "\x00" in sample or bad > max(2, 0.02 * len(sample)):
+        raise InputError("input is binary, not text: give a README in UTF-8 or UTF-16")
+    return text
 
 
 def decode_readme(data: bytes) -> str:
@@ -70,10 +74,7 @@ def decode_readme(data: bytes) -> str:
         unit = 4 if encoding.startswith("utf-32") else 2
         data = data[: len(data) - len(data) % unit]
     # "replace" keeps a prefix cut inside a multi-byte character readable.
-    text = data.decode(encoding, errors="replace")
-    if _looks_binary(text):
-        raise InputError("input is binary, not text: give a README in UTF-8 or UTF-16")
-    return text
+    return _refuse_binary(data.decode(encoding, errors="replace"))
 
 
 def check_unicode(text: str, what: str = "README") -> str:
@@ -89,10 +90,8 @@ def as_text(readme: ReadmeSource) -> str:
     if isinstance(readme, (bytes, bytearray)):
         return decode_readme(bytes(readme))
     if isinstance(readme, str):
-        if "\x00" in readme[:8192]:
-            raise InputError("input is binary, not text: it holds NUL characters")
         # JSON may carry "\ud800": no encoder, tokenizer or output file can take it.
-        return check_unicode(readme[:MAX_README_BYTES])
+        return check_unicode(_refuse_binary(readme[:MAX_README_BYTES]))
     raise InputError(f"README must be text or bytes, not {type(readme).__name__}")
 
 
@@ -101,19 +100,43 @@ def read_stream(stream: BinaryIO) -> str:
     return decode_readme(stream.read(MAX_README_BYTES))
 
 
+_URL_SCHEMES = ("http://", "https://", "ftp://", "s3://", "gs://", "git@")
+
+
+def find_readme(directory: Path) -> Path:
+    """The README of a repository directory: ``README.md`` first, else the first ``README*`` by name."""
+    found = sorted((p for p in directory.iterdir() if p.is_file() and p.name.lower().startswith("readme")),
+                   key=lambda p: (p.name.lower() != "readme.md", p.name.lower()))
+    if not found:
+        raise InputError(f"no README file in directory {directory}")
+    return found[0]
+
+
+def readme_path(path: str | Path) -> Path:
+    """The file to read for ``path``: itself, or a directory's README; URLs are refused, never fetched."""
+    if str(path).lower().startswith(_URL_SCHEMES):
+        raise InputError(f"URLs are not fetched (repotag works offline): save the README and pass the file: {path}")
+    path = Path(path)
+    return find_readme(path) if path.is_dir() else path
+
+
 def read_readme_file(path: str | Path) -> str:
-    """Read a README file (``-`` is standard input)."""
+    """Read a README file (``-`` is standard input), a directory's README, or a gzip-compressed ``.gz`` file."""
     if str(path) == "-":
         return read_stream(sys.stdin.buffer)
+    path = readme_path(path)
     try:
+        if path.suffix.lower() == ".gz":
+            import gzip
+
+            with gzip.open(path, "rb") as handle:
+                return read_stream(handle)
         with open(path, "rb") as handle:
             return read_stream(handle)
     except FileNotFoundError:
         raise InputError(f"file not found: {path}") from None
-    except IsADirectoryError:
-        raise InputError(f"is a directory, not a README file: {path}") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (OSError, EOFError) as exc:  # gzip raises BadGzipFile (an OSError) and EOFError for damaged files
+        raise InputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def read_json_lines(path: str | Path, fields: Sequence[str]) -> Iterator[tuple[int, dict]]:

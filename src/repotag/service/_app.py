@@ -10,6 +10,7 @@ import functools
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from .. import __version__
 from .._config import Settings
@@ -37,7 +38,8 @@ def create_app(settings: Settings | None = None, tagger=None) -> FastAPI:
             app.state.tagger = start_worker(settings, max_tags=settings.max_tags)
         yield
 
-    app = FastAPI(
+    # /docs and /redoc serve Swagger UI and ReDoc from the installed package, not a CDN: they work offline.
+    app = FastAPIOffline(
         title="repotag",
         version=__version__,
         description="Tag software repositories from their README with at most N tags from a controlled list.",
