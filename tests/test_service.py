@@ -178,12 +178,13 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     port = free_port()
-    env = dict(os.environ, REPOTAG_API_KEY="test-key")
+    key_file = tmp_path_factory.mktemp("key") / "api-key"
+    key_file.write_text("test-key\n")  # a key file keeps the key out of `ps`
     process = subprocess.Popen(
-        [sys.executable, "-m", "repotag", "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        [sys.executable, "-m", "repotag", "serve", "--port", str(port), "--api-key-file", str(key_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     import httpx
@@ -357,7 +358,10 @@ def test_serve_start_up_failures_are_one_line_and_exit_2(tmp_path):
     (model / "model.json").write_text('{"format_version": 2}')
     (model / "weights.npz").write_bytes(b"")
     try:
+        (tmp_path / "empty-key").write_text("\n")
         for extra, message in [([], f"cannot listen on 127.0.0.1:{port}: Address already in use"),
+                               (["--api-key-file", str(tmp_path / "empty-key")],
+                                f"the API key file {tmp_path / 'empty-key'} is empty (see 'repotag serve --help')"),
                                (["--port", "0", "--model", str(model), "--workers", "2"],
                                 f"model in {model} is damaged or unreadable: KeyError: 'params'")]:
             args = [sys.executable, "-m", "repotag", "serve", "--port", str(port), *extra]

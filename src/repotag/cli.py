@@ -315,13 +315,17 @@ class _progress:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--workers", type=int, default=1, show_default=True, help="Server processes.")
-@click.option("--api-key", default=None, help="Require 'Authorization: Bearer KEY' (or set REPOTAG_API_KEY).")
+@click.option("--api-key", default=None,
+              help="Require 'Authorization: Bearer KEY'. Visible to other users in `ps`: prefer REPOTAG_API_KEY "
+                   "or --api-key-file.")
+@click.option("--api-key-file", type=click.Path(path_type=Path), default=None,
+              help="Read the required bearer key from this file (its first line).")
 @model_option
 @backend_option
 @min_score_option
 @handle_errors
-def serve(host: str, port: int, workers: int, api_key: str | None, model: Path | None, backend: str | None,
-          min_score: float | None) -> None:
+def serve(host: str, port: int, workers: int, api_key: str | None, api_key_file: Path | None, model: Path | None,
+          backend: str | None, min_score: float | None) -> None:
     """Run the HTTP API (REST and OpenAI-compatible chat completions)."""
     import os
 
@@ -330,8 +334,23 @@ def serve(host: str, port: int, workers: int, api_key: str | None, model: Path |
 
     if workers < 1:
         raise click.BadParameter("must be at least 1", param_hint="--workers")
+    if api_key_file is not None:
+        if api_key is not None:
+            raise click.UsageError("give --api-key or --api-key-file, not both")
+        api_key = _read_key(api_key_file)
     settings = Settings.from_env(model=model, api_key=api_key, backend=backend, min_score=min_score)
     if not settings.threads:
         # Each server process gets its share of the cores, so workers do not fight over them.
         settings = settings.with_overrides(threads=max(1, (os.cpu_count() or 1) // workers))
     run_server(settings, host, port, workers)
+
+
+def _read_key(path: Path) -> str:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.UsageError(f"cannot read the API key file {path}: {getattr(exc, 'strerror', None) or exc}")
+    key = lines[0].strip() if lines else ""
+    if not key:
+        raise click.UsageError(f"the API key file {path} is empty")
+    return key
