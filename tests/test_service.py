@@ -1,5 +1,4 @@
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -177,31 +176,51 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    port = free_port()
-    key_file = tmp_path_factory.mktemp("key") / "api-key"
-    key_file.write_text("test-key\n")  # a key file keeps the key out of `ps`
-    process = subprocess.Popen(
-        [sys.executable, "-m", "repotag", "serve", "--port", str(port), "--api-key-file", str(key_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
+def start_server(*args: str) -> tuple[subprocess.Popen, str]:
+    """A real `repotag serve` on a free port, once it answers /healthz."""
     import httpx
 
-    deadline = time.time() + 60
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "repotag", "serve", "--port", str(port), *args],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
     while time.time() < deadline:
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
+                return process, url
         except httpx.HTTPError:
             time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("server did not start: " + process.stderr.read().decode()[-2000:])
+    process.kill()
+    pytest.fail("server did not start: " + process.stderr.read().decode()[-2000:])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    key_file = tmp_path_factory.mktemp("key") / "api-key"
+    key_file.write_text("test-key\n")  # a key file keeps the key out of `ps`
+    process, url = start_server("--api-key-file", str(key_file))
     yield url
     process.terminate()
     process.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_metrics_of_several_workers_count_the_whole_server():
+    import httpx
+
+    process, url = start_server("--workers", "2")
+    try:
+        with httpx.Client() as client:
+            for _ in range(6):
+                assert client.post(url + "/v1/tag", json={"readme": README}).status_code == 200
+        line = 'repotag_requests_total{path="/v1/tag",status="200"} 6.0'
+        for _ in range(4):  # new connections, so scrapes land on both processes
+            assert line in httpx.get(url + "/metrics").text
+        assert httpx.get(url + "/static-offline-docs/swagger-ui.css").status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 @pytest.mark.slow

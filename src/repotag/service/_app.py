@@ -77,12 +77,25 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1, log_l
     # A partial of a module-level function and a frozen dataclass pickles into spawned workers:
     # settings travel as one validated object, not through environment variables.
     factory = functools.partial(create_app, settings)
+    import os
+    import shutil
+    import tempfile
+
     from uvicorn.supervisors import Multiprocess
+
+    from ._guard import MULTIPROCESS_DIR
 
     config = uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, log_level=log_level,
                             timeout_graceful_shutdown=5)
     print(f"repotag serving on http://{host}:{port} with {workers} workers", flush=True)
-    Multiprocess(config, sockets=[sock]).run()
+    # prometheus_client reads this variable when it is imported, so it reaches the workers through
+    # the environment: one scrape then counts every process, not the one that answered.
+    metrics_dir = tempfile.mkdtemp(prefix="repotag-metrics-")
+    os.environ[MULTIPROCESS_DIR] = metrics_dir
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def listening_socket(host: str, port: int):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 import time
 
 from fastapi import Request
@@ -11,21 +12,31 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from .._config import Settings
 from ._errors import error_response
 
-#: Paths served without the API key.
+#: Paths served without the API key, and the prefix of the docs pages' assets.
 PUBLIC_PATHS = {"/healthz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC_PREFIX = "/static-offline-docs/"
+#: prometheus_client's multiprocess mode: set (to a folder) for servers of several worker processes.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
-    """Prometheus counters and a latency histogram, in a registry of this app's own."""
+    """Prometheus counters and a latency histogram, in a registry of this app's own.
+
+    With several server processes, prometheus_client's multiprocess mode keeps each process's
+    values in files of one folder, and a scrape of any process adds them all up.
+    """
 
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
-        self.registry = CollectorRegistry()
-        self.requests = Counter("repotag_requests", "HTTP requests", ["path", "status"], registry=self.registry)
-        self.errors = Counter("repotag_errors", "HTTP requests answered 4xx or 5xx", ["path"], registry=self.registry)
+        self.multiprocess = bool(os.environ.get(MULTIPROCESS_DIR))
+        # In multiprocess mode the values live in files; a registry is built at each scrape.
+        registry = None if self.multiprocess else CollectorRegistry()
+        self.registry = registry
+        self.requests = Counter("repotag_requests", "HTTP requests", ["path", "status"], registry=registry)
+        self.errors = Counter("repotag_errors", "HTTP requests answered 4xx or 5xx", ["path"], registry=registry)
         self.latency = Histogram(
-            "repotag_request_seconds", "Request latency", ["path"], registry=self.registry,
+            "repotag_request_seconds", "Request latency", ["path"], registry=registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
 
@@ -36,9 +47,15 @@ class Metrics:
             self.errors.labels(path).inc()
 
     def render(self) -> bytes:
-        from prometheus_client import generate_latest
+        from prometheus_client import CollectorRegistry, generate_latest
 
-        return generate_latest(self.registry)
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry)
 
 
 class GuardMiddleware(BaseHTTPMiddleware):
@@ -76,7 +93,8 @@ class GuardMiddleware(BaseHTTPMiddleware):
                     return error_response(413, too_large)
                 pieces.append(piece)
             request._body = b"".join(pieces)
-        if self.settings.api_key and request.url.path not in PUBLIC_PATHS:
+        public = request.url.path in PUBLIC_PATHS or request.url.path.startswith(PUBLIC_PREFIX)
+        if self.settings.api_key and not public:
             given = request.headers.get("authorization", "")
             scheme, _, token = given.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), self.settings.api_key.encode()):
