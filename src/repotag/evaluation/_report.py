@@ -185,9 +185,13 @@ def write_chart(report: EvaluationReport, path: str | Path, bins: int = 10) -> P
     figure, (bars, reliability) = plt.subplots(
         1, 2, figsize=(16, max(6, 0.18 * len(stats))), gridspec_kw={"width_ratios": [2, 1]}
     )
-    bars.barh([s.tag for s in stats], [s.f1 for s in stats], color="#4c72b0")
+    labels = [f"{s.tag} (n={s.support})" for s in stats]  # support beside each tag
+    bars.barh(labels, [s.f1 for s in stats], color="#4c72b0")
+    for row, s in enumerate(stats):
+        # The value is written on every bar, so a tag with F1 0 shows "0.00" instead of looking missing.
+        bars.text(s.f1 + 0.01, row, f"{s.f1:.2f}", va="center", fontsize=6, color="#c44e52" if s.f1 == 0 else "black")
     bars.invert_yaxis()
-    bars.set_xlim(0, 1)
+    bars.set_xlim(0, 1.08)
     bars.set_xlabel("F1")
     bars.set_title(f"Per-tag F1 (micro-F1 {report.micro_f1:.3f}, top-1 {report.top1_hit:.3f})")
     bars.tick_params(axis="y", labelsize=7)
@@ -203,11 +207,13 @@ def write_chart(report: EvaluationReport, path: str | Path, bins: int = 10) -> P
                 ns.append(len(inside))
         reliability.plot(xs, ys, marker="o", label="predicted tags")
         for x, y, n in zip(xs, ys, ns):
-            reliability.annotate(str(n), (x, y), textcoords="offset points", xytext=(0, 6), fontsize=7)
+            # Counts go below points near the top, so they never run into the title.
+            offset = (0, -11) if y > 0.9 else (0, 6)
+            reliability.annotate(f"n={n}", (x, y), textcoords="offset points", xytext=offset, fontsize=7, ha="center")
     else:
         reliability.text(0.5, 0.5, "no confidences in predictions", ha="center")
-    reliability.set_xlim(0, 1)
-    reliability.set_ylim(0, 1)
+    reliability.set_xlim(0, 1.05)
+    reliability.set_ylim(0, 1.05)
     reliability.set_xlabel("confidence")
     reliability.set_ylabel("share correct")
     reliability.set_title("Reliability of confidences")
