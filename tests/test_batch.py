@@ -171,6 +171,29 @@ def test_stdin_gzip_stdout_and_output_formats(tmp_path):
         run_batch(tmp_path / "bad.jsonl.gz", tmp_path / "bad.out.jsonl", workers=1)
 
 
+def test_columns_named_otherwise(tmp_path):
+    rows = [{"id": "a", "readme": readme(1)}, {"id": "b", "readme": readme(2)}]
+    expected = lines(run_batch(write_jsonl(tmp_path / "in.jsonl", rows), tmp_path / "ref.jsonl", workers=1)
+                     and tmp_path / "ref.jsonl")
+    renamed = [{"repo": r["id"], "text": r["readme"], "id": "ignored"} for r in rows]
+    source = write_jsonl(tmp_path / "renamed.jsonl", renamed)
+    result = CliRunner().invoke(main, ["batch", str(source), "-o", "-", "--workers", "1", "--id-field", "repo",
+                                       "--text-field", "text"])
+    assert result.exit_code == 0 and [json.loads(line) for line in result.stdout.splitlines()] == expected
+    with open(tmp_path / "renamed.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["repo", "text"])
+        writer.writeheader()
+        writer.writerows({"repo": r["repo"], "text": r["text"]} for r in renamed)
+    run_batch(tmp_path / "renamed.csv", tmp_path / "csv.jsonl", workers=1, columns=("repo", "text"))
+    assert lines(tmp_path / "csv.jsonl") == expected
+    with pytest.raises(InputError, match="CSV needs a header with 'repo' and 'body' columns"):
+        run_batch(tmp_path / "renamed.csv", tmp_path / "bad.jsonl", workers=1, columns=("repo", "body"))
+    result = CliRunner().invoke(main, ["batch", str(source), "-o", "-", "--id-field", "x", "--text-field", "x"],
+                                prog_name="repotag")
+    assert result.exit_code == 2 and result.stderr.startswith(
+        "repotag: error: --id-field and --text-field must name different columns")
+
+
 def test_directory_input_takes_readme_files_unless_told(tmp_path):
     folder = tmp_path / "repos"
     (folder / "a").mkdir(parents=True)

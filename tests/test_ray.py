@@ -48,6 +48,10 @@ def test_ray_parquet_in_and_out(local_ray, tmp_path):
     results = {json.loads(i): json.loads(r) for i, r in zip(table["id"].to_pylist(), table["result"].to_pylist())}
     run_batch(tmp_path / "in.parquet", tmp_path / "local.jsonl", workers=1)
     assert results == by_id(tmp_path / "local.jsonl")
+    renamed = [{"repo": r["id"], "text": r["readme"], "id": "other"} for r in rows]
+    pq.write_table(pa.Table.from_pylist(renamed), tmp_path / "renamed.parquet")
+    run_ray(tmp_path / "renamed.parquet", tmp_path / "renamed.jsonl", concurrency=1, columns=("repo", "text"))
+    assert by_id(tmp_path / "renamed.jsonl") == by_id(tmp_path / "local.jsonl")
 
 
 def test_ray_input_errors(local_ray, tmp_path):

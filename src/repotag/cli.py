@@ -220,6 +220,12 @@ def _predict_for_eval(model: Path | None, readmes: Path):
 
     tagger = _load_tagger(model)
     records = [Record(r.readme, r.id) for r in read_records(readmes) if r.error is None]
+    tag_model = getattr(tagger.backend, "model", None)
+    seen = tag_model.trained_on([r.id for r in records]) if hasattr(tag_model, "trained_on") else []
+    if seen:
+        click.echo(f"repotag: warning: {len(seen)} of {len(records)} READMEs were training documents of this model: "
+                   "their scores are in-sample, not a measure of accuracy (cross-validate instead: "
+                   "scripts/evaluate_dev.py for the default model, the report of 'repotag train' for yours)", err=True)
     predicted, scores = {}, {}
     for result in tagger.tag_many(records, errors="record"):
         predicted[result.id] = [t.tag.name for t in result.tags]
@@ -233,6 +239,8 @@ def _predict_for_eval(model: Path | None, readmes: Path):
               help="JSONL output file, '-' for standard output (Ray: or a Parquet directory).")
 @click.option("--glob", "pattern", default=None,
               help="Directory input: the files to tag (default: README files, 'README*' in any case).")
+@click.option("--id-field", default="id", show_default=True, help="The input's id column.")
+@click.option("--text-field", default="readme", show_default=True, help="The input's README column.")
 @click.option("--resume", is_flag=True, help="Skip ids already in OUTPUT and append the rest.")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
@@ -245,8 +253,8 @@ def _predict_for_eval(model: Path | None, readmes: Path):
 @scores_option
 @min_score_option
 @handle_errors
-def batch(input_path, output, pattern, resume, workers, engine, batch_size, ray_address, max_tags, taxonomy, model,
-          backend, scores, min_score):
+def batch(input_path, output, pattern, id_field, text_field, resume, workers, engine, batch_size, ray_address, max_tags,
+          taxonomy, model, backend, scores, min_score):
     """Tag a catalogue: JSONL/CSV/Parquet of {"id", "readme"}, a directory of READMEs, or '-' (JSONL on stdin).
 
     \b
@@ -256,6 +264,8 @@ def batch(input_path, output, pattern, resume, workers, engine, batch_size, ray_
 
     if workers is not None and workers < 1:
         raise click.BadParameter("must be at least 1", param_hint="--workers")
+    if id_field == text_field:
+        raise click.UsageError("--id-field and --text-field must name different columns")
     settings = Settings.from_env(model=model, backend=backend, min_score=min_score)
     tax = Taxonomy.from_file(taxonomy) if taxonomy else None
     if engine == "ray":
@@ -263,13 +273,14 @@ def batch(input_path, output, pattern, resume, workers, engine, batch_size, ray_
 
         summary = run_ray(input_path, output, settings=settings, taxonomy=tax, max_tags=max_tags,
                           concurrency=workers, batch_size=batch_size, address=ray_address, scores=scores,
-                          resume=resume)
+                          resume=resume, columns=(id_field, text_field))
     else:
         from .batch import count_records, run_batch
 
         with _progress(lambda: count_records(input_path, pattern)) as advance:
             summary = run_batch(input_path, output, settings=settings, taxonomy=tax, max_tags=max_tags,
-                                workers=workers, resume=resume, scores=scores, on_progress=advance, pattern=pattern)
+                                workers=workers, resume=resume, scores=scores, on_progress=advance, pattern=pattern,
+                                columns=(id_field, text_field))
     click.echo(summary.format(), err=True)
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 from .._config import Settings
 from .._errors import InputError, ModelError, RepotagError
-from ._records import SourceRecord, completed_keys, read_records, result_lines
+from ._records import COLUMNS, SourceRecord, completed_keys, read_records, result_lines
 
 #: Records sent to a worker at a time.
 CHUNK_SIZE = 64
@@ -126,12 +126,14 @@ def run_batch(
     scores: bool = False,
     on_progress: Callable[[int], None] | None = None,
     pattern: str | None = None,
+    columns: tuple[str, str] = COLUMNS,
 ) -> BatchSummary:
     """Tag every record of ``input_path`` into the JSONL file ``output_path`` (``-``: standard output).
 
     ``settings`` gives the model and the default tag limit; ``max_tags`` is an explicit
     limit. Without ``resume`` an existing output is an error, so no work is overwritten.
-    ``pattern`` chooses a directory input's files (default: README files).
+    ``pattern`` chooses a directory input's files (default: README files); ``columns`` names the
+    input's id and README fields.
     """
     to_stdout = str(output_path) == STDOUT
     output = Path(output_path)
@@ -142,7 +144,7 @@ def run_batch(
         check_output(output)
         if output.exists() and not resume and output.stat().st_size > 0:
             raise InputError(f"{output} exists: pass --resume to continue it, or choose another output")
-    records = read_records(input_path, pattern)
+    records = read_records(input_path, pattern, columns)
     skip = completed_keys(output) if resume else set()
     workers = max(1, workers or os.cpu_count() or 1)
     options = {"settings": settings or Settings(), "taxonomy": taxonomy, "max_tags": max_tags, "scores": scores}

@@ -19,7 +19,7 @@ from .._config import Settings
 from .._errors import InputError, RepotagError
 from .._extras import require_extra
 from ._local import BatchSummary
-from ._records import completed_keys, input_format, result_lines, validate_record
+from ._records import COLUMNS, completed_keys, input_format, result_lines, validate_record
 
 
 class RayTagger:
@@ -76,6 +76,7 @@ def run_ray(
     address: str | None = None,
     scores: bool = False,
     resume: bool = False,
+    columns: tuple[str, str] = COLUMNS,
 ) -> BatchSummary:
     """Tag ``input_path`` on Ray; ``address`` joins an existing cluster, else a local Ray starts.
 
@@ -101,12 +102,14 @@ def run_ray(
                  log_to_driver=False, configure_logging=False)
     try:
         dataset = _read(ray.data, source)
-        missing = {"id", "readme"} - set(dataset.schema().names)
+        missing = set(columns) - set(dataset.schema().names)
     except Exception as exc:  # Ray wraps reader errors in several types
         raise InputError(f"{source}: cannot read input ({str(exc).splitlines()[0][:200]})") from None
     if missing:
         raise InputError(f"{source}: input lacks column(s) {', '.join(sorted(missing))}")
-    tagged = dataset.select_columns(["id", "readme"]).map_batches(
+    if columns != COLUMNS:
+        dataset = dataset.select_columns(list(columns)).rename_columns(dict(zip(columns, COLUMNS)))
+    tagged = dataset.select_columns(list(COLUMNS)).map_batches(
         RayTagger,
         fn_constructor_kwargs={
             "settings": settings or Settings(),

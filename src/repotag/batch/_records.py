@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
+#: The input's id and README columns, unless the user names others (--id-field, --text-field).
+COLUMNS = ("id", "readme")
 #: Standard input, read as JSONL.
 STDIN = "-"
 #: Files a directory input tags by default: a repository's README, whatever its extension.
@@ -131,7 +133,14 @@ def result_lines(tagger: "Tagger", records: list[SourceRecord], scores: bool) ->
 
 
 # ---- readers ------------------------------------------------------------------
-def read_jsonl(path: Path) -> Iterator[SourceRecord]:
+def _renamed(row: Any, columns: tuple[str, str]) -> Any:
+    """A row with the user's id and text columns under the names the record layer reads."""
+    if columns == COLUMNS or not isinstance(row, dict):
+        return row
+    return {name: row.get(column) for name, column in zip(COLUMNS, columns)}
+
+
+def read_jsonl(path: Path, columns: tuple[str, str] = COLUMNS) -> Iterator[SourceRecord]:
     with _open_binary(path) as handle:
         for number, raw in _numbered_lines(handle, path):
             if not raw.strip():
@@ -141,7 +150,7 @@ def read_jsonl(path: Path) -> Iterator[SourceRecord]:
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 yield SourceRecord(None, error=f"line {number}: malformed JSON ({exc.__class__.__name__})", line=number)
                 continue
-            yield validate_record(row, number)
+            yield validate_record(_renamed(row, columns), number)
 
 
 def _numbered_lines(handle, path: Path) -> Iterator[tuple[int, bytes]]:
@@ -158,7 +167,7 @@ def _numbered_lines(handle, path: Path) -> Iterator[tuple[int, bytes]]:
         yield number, raw
 
 
-def read_csv(path: Path) -> Iterator[SourceRecord]:
+def read_csv(path: Path, columns: tuple[str, str] = COLUMNS) -> Iterator[SourceRecord]:
     csv.field_size_limit(2**31 - 1)
     with io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", errors="replace", newline="") as handle:
         reader = csv.DictReader(handle)
@@ -166,17 +175,17 @@ def read_csv(path: Path) -> Iterator[SourceRecord]:
             header = reader.fieldnames
         except (OSError, EOFError) as exc:
             raise InputError(f"{path}: unreadable ({type(exc).__name__})") from None
-        if not header or "id" not in header or "readme" not in header:
-            raise InputError(f"{path}: CSV needs a header with 'id' and 'readme' columns")
+        if not header or any(column not in header for column in columns):
+            raise InputError(f"{path}: CSV needs a header with {columns[0]!r} and {columns[1]!r} columns")
         number = 1
         try:
             for number, row in enumerate(reader, start=2):
-                yield validate_record(row, number)
+                yield validate_record(_renamed(row, columns), number)
         except (OSError, EOFError) as exc:  # a damaged .csv.gz
             raise InputError(f"{path}: unreadable after row {number} ({type(exc).__name__})") from None
 
 
-def read_parquet(path: Path) -> Iterator[SourceRecord]:
+def read_parquet(path: Path, columns: tuple[str, str] = COLUMNS) -> Iterator[SourceRecord]:
     require_extra("parquet")
     import pyarrow.parquet as pq
 
@@ -185,10 +194,10 @@ def read_parquet(path: Path) -> Iterator[SourceRecord]:
         parquet = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for a bad file
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
-    missing = {"id", "readme"} - set(parquet.schema_arrow.names)
+    missing = set(columns) - set(parquet.schema_arrow.names)
     if missing:
         raise InputError(f"{path}: Parquet file lacks column(s) {', '.join(sorted(missing))}")
-    batches = parquet.iter_batches(batch_size=256, columns=["id", "readme"])
+    batches = parquet.iter_batches(batch_size=256, columns=list(dict.fromkeys(columns)))
     while True:
         try:
             rows = next(batches).to_pylist()
@@ -198,7 +207,7 @@ def read_parquet(path: Path) -> Iterator[SourceRecord]:
             raise InputError(f"{path}: Parquet data unreadable after row {number} ({type(exc).__name__})") from None
         for row in rows:
             number += 1
-            yield validate_record(row, number)
+            yield validate_record(_renamed(row, columns), number)
 
 
 def directory_files(path: Path, pattern: str | None = None) -> list[Path]:
@@ -223,20 +232,22 @@ def read_directory(path: Path, pattern: str | None = None) -> Iterator[SourceRec
 _READERS = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet}
 
 
-def read_records(path: str | Path, pattern: str | None = None) -> Iterator[SourceRecord]:
+def read_records(path: str | Path, pattern: str | None = None,
+                 columns: tuple[str, str] = COLUMNS) -> Iterator[SourceRecord]:
     """Stream records from JSONL, CSV, Parquet, a directory of README files or ``-`` (JSONL on standard input).
 
-    ``pattern`` chooses a directory's files (default: its README files).
+    ``pattern`` chooses a directory's files (default: its README files); ``columns`` names the
+    id and README fields of JSONL, CSV and Parquet input.
     """
     if str(path) == STDIN:
-        return read_jsonl(Path(STDIN))
+        return read_jsonl(Path(STDIN), columns)
     path = Path(path)
     if not path.exists():
         raise InputError(f"input not found: {path}")
     kind = input_format(path)
     if kind == "directory":
         return read_directory(path, pattern)
-    return _READERS[kind](path)
+    return _READERS[kind](path, columns)
 
 
 def count_records(path: str | Path, pattern: str | None = None) -> int | None:
