@@ -8,6 +8,7 @@ from ._errors import RepotagError
 
 #: The modules each extra of ``pyproject.toml`` brings, and what needs them.
 EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
+    "train": (("sklearn", "scipy"), "training"),
     "serve": (("fastapi", "uvicorn", "pydantic", "prometheus_client"), "the HTTP service"),
     "parquet": (("pyarrow",), "Parquet input"),
     "ray": (("ray", "pyarrow"), "the Ray engine"),
