@@ -50,7 +50,8 @@ def training_readmes(shared: Path) -> list[dict]:
     return rows
 
 
-def training_documents(shared: Path, dev_weight: float, train_weight: float = 0.0) -> list[LabelledDocument]:
+def training_documents(shared: Path, dev_weight: float, train_weight: float = 0.0,
+                       annotators: bool = True) -> list[LabelledDocument]:
     """Awesome rows, then training READMEs (if weighted), then the dev READMEs (the only ones evaluated)."""
     documents = []
     for row in read_jsonl(shared / "data" / "train" / "awesome-labelled.jsonl"):
@@ -60,10 +61,13 @@ def training_documents(shared: Path, dev_weight: float, train_weight: float = 0.
         for row in training_readmes(shared):
             text = document_text(row["readme"], repository_name(row["id"]))
             documents.append(LabelledDocument(row["id"], text, row["tags"], weight=train_weight, evaluate=False))
-    gold = {row["id"]: row["tags"] for row in read_jsonl(shared / "data" / "dev" / "labels.jsonl")}
+    labels = {row["id"]: row for row in read_jsonl(shared / "data" / "dev" / "labels.jsonl")}
     for row in read_jsonl(shared / "data" / "dev" / "readmes.jsonl"):
         text = document_text(row["readme"], repository_name(row["id"]))
-        documents.append(LabelledDocument(row["id"], text, gold[row["id"]], weight=dev_weight, evaluate=True))
+        gold = labels[row["id"]]
+        # The heads learn how many of the three annotators chose each tag; the majority is what is scored.
+        documents.append(LabelledDocument(row["id"], text, gold["tags"], weight=dev_weight, evaluate=True,
+                                          annotations=gold.get("annotators") if annotators else None))
     return documents
 
 
@@ -98,10 +102,17 @@ def build_encoder(shared: Path, target: Path, finetune: bool, train_weight: floa
 DATA = ("{awesome} one-line project descriptions from 14 awesome lists (name + description as text), each tagged by a "
         "careful annotator under the tagging guideline; {train} more READMEs labelled from their first 6,000 characters "
         "by one annotator{train_use}; and the {dev} dev READMEs with gold tags (majority of three annotators), weighted "
-        "x{dev_weight:g}. No dev or hidden-set repository is among the training rows.{encoder}")
+        "x{dev_weight:g}, whose heads learn from each annotator's answer (a tag two of three chose is 2/3 positive). No dev or hidden-set repository is among the training rows.{encoder}")
 LIMITS = ("Chinese READMEs are read through the English MiniLM vocabulary and the English words they contain (see the "
           "README's accuracy section for that subset). Tags with few examples (node-version, system-design, bitcoin, "
           "serverless) are the least reliable.")
+
+
+def train_use(args) -> str:
+    """How the training READMEs were used, for the model card."""
+    uses = (["to fine-tune the encoder"] if args.finetune else []) + \
+           ([f"in the heads and the neighbour memory, weighted x{args.train_weight:g}"] if args.train_weight else [])
+    return f" (used {' and '.join(uses)})" if uses else " (not used)"
 
 
 def main() -> None:
@@ -149,8 +160,7 @@ def main() -> None:
     model.card.update({
         "name": "repotag-default",
         "data": DATA.format(**counts, dev_weight=args.dev_weight, encoder=encoder_note,
-                            train_use=f", weighted x{args.train_weight:g}" if args.train_weight else
-                            " (used to fine-tune the encoder)" if args.finetune else " (not used)"),
+                            train_use=train_use(args)),
         "scores": {"dev, nested": result.nested_report.summary(), "dev, same folds (optimistic)": result.report.summary()},
         "reproduce": "`python scripts/evaluate_dev.py --shared ../shared`; rebuild: "
                      f"`python scripts/build_default_model.py --shared ../shared{' --finetune' if args.finetune else ''}`",

@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +47,10 @@ def main() -> None:
     parser.add_argument("--dev-weight", type=float, default=RECIPE["dev_weight"])
     parser.add_argument("--train-weight", type=float, default=RECIPE["train_weight"])
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="fold seed (the nested thresholds' folds use seed + 1)")
+    parser.add_argument("--neighbor-temperature", type=float, help="override the shipped vote temperature")
+    parser.add_argument("--majority-only", action="store_true",
+                        help="heads learn the majority tags only, not each annotator's answer")
     parser.add_argument("--chart", type=Path, help="write the per-tag / reliability PNG here")
     parser.add_argument("--json", action="store_true", help="print only the headline metrics as JSON")
     parser.add_argument("--min-score", type=float, nargs="*", default=[],
@@ -54,10 +58,10 @@ def main() -> None:
     args = parser.parse_args()
 
     taxonomy = Taxonomy.default()
-    documents = training_documents(args.shared, args.dev_weight, args.train_weight)
-    shipped = TagModel.load().params  # the shipped hyper-parameters
-    params = dict(embedding_weight=shipped.embedding_weight, regularization=shipped.regularization,
-                  max_features=shipped.max_features, max_tokens=shipped.max_tokens)
+    documents = training_documents(args.shared, args.dev_weight, args.train_weight, not args.majority_only)
+    params = asdict(TagModel.load().params)  # the shipped hyper-parameters
+    if args.neighbor_temperature is not None:
+        params["neighbor_temperature"] = args.neighbor_temperature
     result = train_model(taxonomy, documents, folds=args.folds, n_jobs=2, calibrate_zero_shot=True, seed=args.seed,
                          encoder=SentenceEncoder(args.encoder), **params)
     dev, model = [d for d in documents if d.evaluate], result.model
@@ -68,7 +72,7 @@ def main() -> None:
     floors = {}
     for floor in args.min_score:
         floored = nested_predictions(result.oof_probabilities, [d.tags for d in dev], [d.id for d in dev], taxonomy,
-                                     per_tag=True, min_score=floor)
+                                     per_tag=True, seed=args.seed + 1, min_score=floor)
         untagged = sum(1 for tags in floored.values() if not tags)
         floors[floor] = {**TaggingEvaluator(gold)(floored).summary(), "untagged": untagged}
 

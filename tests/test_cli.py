@@ -178,8 +178,15 @@ def test_train_then_tag_and_eval_with_the_model(tmp_path):
     readmes.write_text("".join(json.dumps({"id": r["id"], "readme": r["readme"]}) + "\n" for r in rows))
     gold = tmp_path / "labels-gold.jsonl"
     gold.write_text("".join(json.dumps({"id": r["id"], "tags": r["tags"]}) + "\n" for r in rows))
-    code, out, _ = run("eval", model, gold, "--readmes", readmes, "--json")
+    code, out, err = run("eval", model, gold, "--readmes", readmes, "--json")
     assert code == 0 and json.loads(out)["top1_hit"] == 1.0
+    assert err.startswith("repotag: warning: 12 of 12 READMEs were training documents of this model: their scores "
+                          "are in-sample")
+    unseen = tmp_path / "unseen.jsonl"
+    unseen.write_text(json.dumps({"id": "new", "readme": "# Chessy\nA chess video game."}) + "\n")
+    (tmp_path / "unseen-gold.jsonl").write_text(json.dumps({"id": "new", "tags": ["game"]}) + "\n")
+    code, _, err = run("eval", model, tmp_path / "unseen-gold.jsonl", "--readmes", unseen)
+    assert code == 0 and "warning" not in err
 
 
 def test_eval_of_a_predictions_file_writes_a_chart(tmp_path):

@@ -53,6 +53,39 @@ def test_custom_taxonomy_mixes_trained_heads_and_zero_shot(trained):
     assert proba[0, 0] > proba[0, 1]
 
 
+def test_annotator_shares_are_soft_targets():
+    model = TagModel.for_taxonomy(TAX)
+    targets = model.targets([["database"], ["game"]])
+    shares = model.annotator_shares(targets, [[["database", "cli"], ["database"], ["Database "]], None])
+    np.testing.assert_allclose(shares, [[1, 0, 1 / 3, 0], [0, 1, 0, 0]])
+    with pytest.raises(ModelError, match="documents and annotations differ in length"):
+        model.annotator_shares(targets, [None])
+
+
+def test_a_share_counts_as_a_weighted_positive_and_negative():
+    """A document 2 of 3 annotators tagged trains the heads as three copies of weight 1/3: two positive, one negative."""
+    docs = DOCS + ["a database game"]
+    soft = TagModel.for_taxonomy(TAX, regularization=10.0, neighbor_mix=0, max_features=0)
+    embeddings = soft.embed(docs)
+    soft.fit(docs, LABELS + [["database"]], embeddings=embeddings,
+             annotations=[None] * len(DOCS) + [[["database"], ["database"], ["game"]]])
+    copies = TagModel.for_taxonomy(TAX, regularization=10.0, neighbor_mix=0, max_features=0)
+    copies.fit(docs + [docs[-1]] * 2, LABELS + [["database"], ["database"], ["game"]], [1.0] * len(DOCS) + [1 / 3] * 3,
+               embeddings=np.vstack([embeddings, embeddings[-1:], embeddings[-1:]]))
+    np.testing.assert_allclose(soft.coef, copies.coef, atol=2e-3)
+    np.testing.assert_allclose(soft.intercept, copies.intercept, atol=2e-3)
+    assert soft.trained_tags == copies.trained_tags == ["database", "game", "cli"]
+
+
+def test_training_ids_survive_save_and_load(tmp_path):
+    model = TagModel.for_taxonomy(TAX).fit(DOCS, LABELS)
+    assert model.trained_on(["a", 1]) == []  # unknown: nothing is claimed
+    model.remember_training_ids(["o/a", 7, "o/b"])
+    assert model.trained_on(["o/a", "7", 7, "o/c"]) == ["o/a", 7]
+    model.save(tmp_path / "m")
+    assert TagModel.load(tmp_path / "m").trained_on(["o/b", "o/c"]) == ["o/b"]
+
+
 def test_fit_errors():
     model = TagModel.for_taxonomy(TAX)
     with pytest.raises(ModelError, match="label 'jazz' is not in the tag list"):

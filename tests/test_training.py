@@ -47,12 +47,22 @@ def test_read_labelled(tmp_path):
     assert [(d.id, d.text, d.tags) for d in docs] == [
         ("o/sqlite", "sqlite. SQLite. An embedded database.", ["database"]), (2, "Chess", ["game"])
     ]
+    assert [d.annotations for d in docs] == [None, None]
+
+
+def test_read_labelled_keeps_each_annotators_answer(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    row = {"id": 1, "readme": "x", "tags": ["database"], "annotators": [["database", "cli"], ["Database"], []]}
+    path.write_text(json.dumps(row) + "\n")
+    assert read_labelled(path, TAX)[0].annotations == [["database", "cli"], ["database"], []]
 
 
 @pytest.mark.parametrize(
     "line, message",
     [("{bad", "labels.jsonl:1: expected a JSON object with 'readme' and 'tags'"),
-     ('{"readme": "x", "tags": ["jazz"]}', "labels.jsonl:1: tag 'jazz' is not in the taxonomy")],
+     ('{"readme": "x", "tags": ["jazz"]}', "labels.jsonl:1: tag 'jazz' is not in the taxonomy"),
+     ('{"readme": "x", "tags": [], "annotators": ["cli"]}', "labels.jsonl:1: 'annotators' must be a list of tag lists"),
+     ('{"readme": "x", "tags": [], "annotators": [["jazz"]]}', "labels.jsonl:1: tag 'jazz' is not in the taxonomy")],
 )
 def test_read_labelled_errors(tmp_path, line, message):
     path = tmp_path / "labels.jsonl"

@@ -163,6 +163,7 @@ def train(labels: Path, taxonomy: Path, output: Path, folds: int) -> None:
 
     if folds < 2:
         raise click.BadParameter("must be at least 2", param_hint="--folds")
+    require_extra("train")
     tax = Taxonomy.from_file(taxonomy)
     documents = read_labelled(labels, tax)
     # Zero-shot calibration learnt on the default model's data carries over.

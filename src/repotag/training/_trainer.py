@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._errors import InputError, ModelError
+from .._extras import require_extra
 from .._rules import DecisionPolicy
 from .._taxonomy import Taxonomy, tag_key
 from ..evaluation._report import EvaluationReport, TaggingEvaluator
@@ -33,24 +34,41 @@ class LabelledDocument:
     weight: float = 1.0
     #: Out-of-fold predictions are made (and scored) for documents marked here.
     evaluate: bool = True
+    #: Each annotator's own answer, where several labelled the document: the heads learn from
+    #: the share of annotators who chose each tag; ``tags`` (the agreed answer) is what is scored.
+    annotations: list[list[str]] | None = None
 
 
 def read_labelled(path: str | Path, taxonomy: Taxonomy) -> list[LabelledDocument]:
-    """Read ``{"id", "readme", "tags"}`` JSONL lines; tags are names (or ``{"name"}`` objects) of ``taxonomy``."""
+    """Read ``{"id", "readme", "tags"}`` JSONL lines; tags are names (or ``{"name"}`` objects) of ``taxonomy``.
+
+    An optional ``"annotators"`` field (each annotator's own tag list) lets the heads learn how
+    many annotators chose each tag.
+    """
     documents = []
     for number, row in read_json_lines(path, ("readme", "tags")):
-        names = []
-        for item in row["tags"] or []:
-            name = item.get("name") if isinstance(item, dict) else item
-            tag = taxonomy.get(name) if isinstance(name, str) else None
-            if tag is None:
-                raise InputError(f"{path}:{number}: tag {name!r} is not in the taxonomy")
-            names.append(tag.key)
+        where = f"{path}:{number}"
+        answers = row.get("annotators")
+        if answers is not None and not (isinstance(answers, list) and all(isinstance(a, list) for a in answers)):
+            raise InputError(f"{where}: 'annotators' must be a list of tag lists")
         text = document_text(str(row["readme"]), row.get("name") or repository_name(row.get("id")))
-        documents.append(LabelledDocument(row.get("id", number), text, names))
+        documents.append(LabelledDocument(row.get("id", number), text, _tag_keys(row["tags"], taxonomy, where),
+                                          annotations=[_tag_keys(a, taxonomy, where) for a in answers] if answers else None))
     if not documents:
         raise InputError(f"{path}: no labelled READMEs")
     return documents
+
+
+def _tag_keys(items, taxonomy: Taxonomy, where: str) -> list[str]:
+    """Keys of tag names (or ``{"name"}`` objects) of ``taxonomy``; others are an :class:`InputError`."""
+    names = []
+    for item in items or []:
+        name = item.get("name") if isinstance(item, dict) else item
+        tag = taxonomy.get(name) if isinstance(name, str) else None
+        if tag is None:
+            raise InputError(f"{where}: tag {name!r} is not in the taxonomy")
+        names.append(tag.key)
+    return names
 
 
 def fit_platt(scores: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
@@ -224,30 +242,34 @@ class Trainer:
         taxonomy: Taxonomy,
         embeddings: np.ndarray | None = None,
     ) -> TrainingResult:
+        require_extra("train")  # before any work
         texts = [d.text for d in documents]
         labels = [d.tags for d in documents]
         if not any(labels):
             raise ModelError("no document has a tag: nothing to learn")
         weights = np.array([d.weight for d in documents])
+        annotations = [d.annotations for d in documents]
         if embeddings is None:
             embeddings = model.embed(texts)
         evaluated = np.array([i for i, d in enumerate(documents) if d.evaluate])
         report = oof = nested = None
         if len(evaluated) >= 2 * self.folds:
-            oof = self._out_of_fold(model, texts, labels, weights, embeddings, evaluated, taxonomy)
+            oof = self._out_of_fold(model, texts, labels, weights, embeddings, evaluated, taxonomy, annotations)
             gold = [labels[i] for i in evaluated]
             ids = [documents[i].id for i in evaluated]
             model.policy = choose_policy(oof, gold, taxonomy, self.max_tags, self.per_tag_thresholds,
                                          model.policy.min_top_score)
             predicted, scores = predictions_at(oof, taxonomy, self.max_tags, model.policy)
             report = TaggingEvaluator(dict(zip(ids, gold)))(dict(zip(ids, predicted)), dict(zip(ids, scores)))
+            # The policy's folds are drawn with another seed than the model's, so they do not coincide.
             nested = nested_selection_report(oof, gold, ids, taxonomy, self.per_tag_thresholds, self.max_tags,
-                                             self.folds, min_top_score=model.policy.min_top_score)
-        model.fit(texts, labels, weights, embeddings, self.n_jobs)
+                                             self.folds, self.seed + 1, model.policy.min_top_score)
+        model.fit(texts, labels, weights, embeddings, self.n_jobs, annotations)
+        model.remember_training_ids([d.id for d in documents])
         model.card["taxonomy"] = taxonomy.to_list()
         return TrainingResult(model, report, oof, nested)
 
-    def _out_of_fold(self, model, texts, labels, weights, embeddings, evaluated, taxonomy) -> np.ndarray:
+    def _out_of_fold(self, model, texts, labels, weights, embeddings, evaluated, taxonomy, annotations) -> np.ndarray:
         """Calibrate ``model`` on out-of-fold outputs and return its out-of-fold probabilities."""
         keys = taxonomy.keys
         logits = np.zeros((len(evaluated), len(keys)))
@@ -258,7 +280,7 @@ class Trainer:
             keep = np.array([i for i in range(len(texts)) if i not in held_out])
             fold_model = model.unfitted_copy()
             fold_model.fit([texts[i] for i in keep], [labels[i] for i in keep], weights[keep], embeddings[keep],
-                           self.n_jobs)
+                           self.n_jobs, [annotations[i] for i in keep])
             rows = evaluated[test_part]
             fold_logits, fold_votes = fold_model.raw_outputs([texts[i] for i in rows], embeddings[rows])
             logits[test_part] = fold_logits
