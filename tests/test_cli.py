@@ -214,3 +214,11 @@ def test_min_score_lets_an_unrelated_readme_get_no_tag(tmp_path):
     assert code == 0 and len(json.loads(out)["tags"]) == 1  # without it one tag is always given
     code, _, err = run("tag", readme, "--min-score", "2")
     assert (code, err) == (2, "repotag: error: min_score must be between 0 and 1\n")
+
+
+def test_top_level_help_has_whole_summaries_and_examples():
+    code, out, _ = run("--help")
+    commands = out.split("Commands:")[1].split("Examples:")[0]
+    summaries = [line.split(None, 1)[1] for line in commands.strip().splitlines()]
+    assert code == 0 and len(summaries) == 6 and not any(s.endswith("...") for s in summaries)
+    assert "repotag batch catalogue.jsonl -o tags.jsonl" in out.split("Examples:")[1]

@@ -90,13 +90,23 @@ class _OneLineErrors(click.Group):
             _fail("interrupted", 130)
 
 
-@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+EXAMPLES = """\b
+Examples:
+  repotag tag README.md --id owner/name              one README (or several, a repo directory, -)
+  repotag tag README.md --taxonomy my-tags.json      your own tag list
+  repotag batch catalogue.jsonl -o tags.jsonl        a whole catalogue (--resume after a crash)
+  repotag serve --port 8000                          the HTTP API, OpenAI-compatible too
+"""
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EXAMPLES)
 @click.version_option(__version__, prog_name="repotag")
 def main() -> None:
     """Tag software repositories from their README with at most N tags from a controlled list."""
 
 
-@main.command()
+@main.command(short_help="Tag READMEs; one JSON result per line.")
 @click.argument("readmes", metavar="README...", nargs=-1, required=True)  # strings: a Path would mangle URLs
 @click.option("--id", "record_id", default=None, help="Id echoed in the output (a string; one README only).")
 @click.option("--name", default=None, help="Repository name, if the id is not of the form owner/name.")
@@ -130,7 +140,7 @@ def tag(readmes: tuple[str, ...], record_id, name, max_tags, taxonomy, model, ba
         _print_json(result.to_dict(scores))
 
 
-@main.command()
+@main.command(short_help="Answer an LLM tagging prompt with its JSON.")
 @click.argument("prompt_file", type=click.Path(path_type=Path, allow_dash=True))
 @model_option
 @backend_option
@@ -146,7 +156,7 @@ def prompt(prompt_file: Path, model, backend, scores, min_score) -> None:
     _print_json(_load_tagger(model, backend=backend, min_score=min_score).tag_prompt(request).to_dict(scores))
 
 
-@main.command()
+@main.command(short_help="Train a model on your labelled READMEs.")
 @click.argument("labels", type=click.Path(path_type=Path))
 @click.option("--taxonomy", type=click.Path(path_type=Path), required=True, help="The tag list the labels use.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Model directory to write.")
@@ -182,7 +192,7 @@ def train(labels: Path, taxonomy: Path, output: Path, folds: int) -> None:
         })
 
 
-@main.command(name="eval")
+@main.command(name="eval", short_help="Score predictions or a model against gold tags.")
 @click.argument("predictions", metavar="PRED_OR_MODEL")
 @click.argument("gold", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--readmes", type=click.Path(path_type=Path), default=None,
@@ -234,7 +244,7 @@ def _predict_for_eval(model: Path | None, readmes: Path):
     return predicted, scores
 
 
-@main.command()
+@main.command(short_help="Tag a catalogue (JSONL, CSV, Parquet, a directory).")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path, allow_dash=True), required=True,
               help="JSONL output file, '-' for standard output (Ray: or a Parquet directory).")
