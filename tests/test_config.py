@@ -30,3 +30,11 @@ def test_validated_on_construction(values, message):
 def test_bad_env_value_is_one_clear_error():
     with pytest.raises(ConfigError, match="REPOTAG_MAX_TAGS='many' is not a valid value"):
         Settings.from_env({"REPOTAG_MAX_TAGS": "many"})
+
+
+def test_encoder_spinning_from_env():
+    assert Settings().encoder_spinning is False
+    assert Settings.from_env({"REPOTAG_ENCODER_SPINNING": "0"}).encoder_spinning is False
+    assert Settings.from_env({"REPOTAG_ENCODER_SPINNING": "True"}).encoder_spinning is True
+    with pytest.raises(ConfigError, match="REPOTAG_ENCODER_SPINNING='maybe' is not a valid value"):
+        Settings.from_env({"REPOTAG_ENCODER_SPINNING": "maybe"})

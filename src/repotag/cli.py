@@ -361,6 +361,7 @@ def serve(host: str, port: int, workers: int, api_key: str | None, api_key_file:
             raise click.UsageError("give --api-key or --api-key-file, not both")
         api_key = _read_key(api_key_file)
     settings = Settings.from_env(model=model, api_key=api_key, backend=backend, min_score=min_score)
+    settings = settings.with_overrides(encoder_spinning=False)  # concurrent requests share the cores
     if not settings.threads:
         # Each server process gets its share of the cores, so workers do not fight over them.
         settings = settings.with_overrides(threads=max(1, (os.cpu_count() or 1) // workers))

@@ -31,7 +31,7 @@ class EmbeddedBackend(Backend):
         if options:
             raise TypeError(f"unexpected option(s) for the embedded backend: {', '.join(sorted(options))}")
         directory = model if model is not None else settings.model
-        loaded = TagModel.load(directory, threads=settings.threads)
+        loaded = TagModel.load(directory, threads=settings.threads, spinning=settings.encoder_spinning)
         loaded.encoder.dimension  # opens the encoder now: a damaged one fails at load, not mid-run
         return cls(loaded, model_name(directory, loaded))
 

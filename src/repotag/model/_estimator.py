@@ -363,14 +363,14 @@ class TagModel:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path | None = None, threads: int = 0) -> "TagModel":
+    def load(cls, directory: str | Path | None = None, threads: int = 0, spinning: bool = False) -> "TagModel":
         """Load a saved model; ``None`` is the embedded default."""
         directory = bundled_model_dir() if directory is None else Path(directory)
         config_path = directory / "model.json"
         if not config_path.is_file():
             raise ModelError(f"not a repotag model directory (no model.json): {directory}")
         try:
-            return cls._load(directory, threads)
+            return cls._load(directory, threads, spinning)
         except ModelError:
             raise
         except Exception as exc:  # a damaged file fails in many ways (zip, npy, JSON, shapes)
@@ -378,7 +378,7 @@ class TagModel:
                              f"{type(exc).__name__}: {str(exc)[:200]}") from None
 
     @classmethod
-    def _load(cls, directory: Path, threads: int) -> "TagModel":
+    def _load(cls, directory: Path, threads: int, spinning: bool) -> "TagModel":
         data = json.loads((directory / "model.json").read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ModelError(f"model in {directory} is damaged: model.json is not an object")
@@ -389,7 +389,8 @@ class TagModel:
         encoder_dir = bundled_model_dir() / "encoder" if data["encoder"] == BUNDLED_ENCODER else directory / data["encoder"]
         if not (encoder_dir / "model.onnx").is_file():
             raise ModelError(f"model encoder not found in {encoder_dir}")
-        model = cls(data["tags"], data.get("descriptions"), params, SentenceEncoder(encoder_dir, params.max_tokens, threads))
+        encoder = SentenceEncoder(encoder_dir, params.max_tokens, threads, spinning)
+        model = cls(data["tags"], data.get("descriptions"), params, encoder)
         model.encoder_name = data["encoder"]
         model.calibration = Calibration(tuple(data["calibration"]["heads"]), tuple(data["calibration"]["zero_shot"]))
         model.policy = DecisionPolicy.from_json(data["policy"])

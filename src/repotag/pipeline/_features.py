@@ -60,15 +60,18 @@ class SentenceEncoder:
     the object cheap to build and to send to worker processes.
     """
 
-    def __init__(self, directory: str | Path, max_tokens: int = DEFAULT_MAX_TOKENS, threads: int = 0):
+    def __init__(self, directory: str | Path, max_tokens: int = DEFAULT_MAX_TOKENS, threads: int = 0,
+                 spinning: bool = False):
         self.directory = Path(directory)
         self.max_tokens = max_tokens
         self.threads = threads
+        self.spinning = spinning
         self._session = None
         self._tokenizer = None
 
     def __getstate__(self) -> dict:
-        return {"directory": self.directory, "max_tokens": self.max_tokens, "threads": self.threads}
+        return {"directory": self.directory, "max_tokens": self.max_tokens, "threads": self.threads,
+                "spinning": self.spinning}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)
@@ -88,10 +91,10 @@ class SentenceEncoder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
-        # Spinning pool threads shave ~2 ms off a lone request but burn the cores that
-        # concurrent requests and other processes need (measured: 110 vs 88 req/s at 4
-        # connections, benchmarks/bench_service.py).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Spinning pool threads shave ~2 ms off each README in a long run (15.3 -> 13.0 ms here) but burn
+        # the cores that other work needs (88 vs 110 req/s at 4 connections, benchmarks/bench_service.py;
+        # a lone README 40 vs 26 ms): off unless Settings.encoder_spinning asks for it.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
         self._session = onnxruntime.InferenceSession(
             str(self.directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
