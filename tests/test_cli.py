@@ -222,3 +222,20 @@ def test_top_level_help_has_whole_summaries_and_examples():
     summaries = [line.split(None, 1)[1] for line in commands.strip().splitlines()]
     assert code == 0 and len(summaries) == 6 and not any(s.endswith("...") for s in summaries)
     assert "repotag batch catalogue.jsonl -o tags.jsonl" in out.split("Examples:")[1]
+
+
+def test_progress_says_loading_model_until_the_first_readme_then_counts_on_its_own_console():
+    import io
+
+    from rich.console import Console
+
+    from repotag.cli import _progress
+
+    screen = io.StringIO()
+    with _progress(lambda: 4, Console(file=screen, force_terminal=True, width=100)) as advance:
+        screen.seek(0)
+        assert "loading model" in screen.getvalue()
+        advance(4)
+    assert "tagging" in screen.getvalue() and "4/4" in screen.getvalue()
+    with _progress(lambda: 4) as advance:  # not a terminal (pytest captures stderr): no bar at all
+        assert advance is None

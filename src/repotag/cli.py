@@ -298,12 +298,19 @@ def batch(input_path, output, pattern, id_field, text_field, resume, workers, en
 class _progress:
     """A Rich progress bar (count, READMEs/s, elapsed, ETA) on a terminal; silent otherwise."""
 
-    def __init__(self, total: Callable[[], int | None]):
+    def __init__(self, total: Callable[[], int | None], console=None):
         self._total = total
+        self._console = console  # default: standard error, when it is a terminal
+        self._bar = None
 
     def __enter__(self):
-        if not sys.stderr.isatty():
-            return None
+        if self._console is None:
+            if not sys.stderr.isatty():
+                return None
+            from rich.console import Console
+
+            # Standard error: with `-o -` the results go to standard output and must stay clean JSON lines.
+            self._console = Console(stderr=True)
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -316,9 +323,10 @@ class _progress:
         # The model loads before the first README is tagged: say so rather than show 0 READMEs/s.
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TextColumn("{task.fields[rate]:.1f} READMEs/s"), TimeElapsedColumn(),
-                             TextColumn("ETA"), TimeRemainingColumn(), transient=False)
+                             TextColumn("ETA"), TimeRemainingColumn(), transient=False, console=self._console)
         self._bar.start()
         self._task = self._bar.add_task("loading model", total=self._total(), rate=0.0)
+        self._bar.refresh()  # shown now, not at the next timed refresh
         return self._advance
 
     def _advance(self, count: int) -> None:
@@ -328,7 +336,7 @@ class _progress:
                          rate=task.completed / task.elapsed if task.elapsed else 0.0)
 
     def __exit__(self, *exc):
-        if sys.stderr.isatty():
+        if self._bar is not None:
             self._bar.stop()
         return False
 
