@@ -355,3 +355,12 @@ def test_parquet_ids_json_cannot_hold_become_error_records(tmp_path):
         output.unlink(missing_ok=True)
         run_batch(source, output, workers=1)
         assert lines(output) == [{"id": None, "error": f"line {n}: id must be a string or number", "line": n} for n in (1, 2)]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full, a device that is always full")
+def test_a_full_disk_is_one_error_not_a_traceback(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "readme": readme(1)}])
+    result = CliRunner().invoke(main, ["batch", str(source), "-o", "/dev/full", "--workers", "1"])
+    assert result.exit_code == 2 and result.stderr == (
+        "repotag: error: cannot write /dev/full: No space left on device; the results written before are kept, "
+        "and --resume continues from them\n")

@@ -8,6 +8,7 @@ killed at any moment ends, once resumed, with every id exactly once.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -22,6 +23,8 @@ from ._records import COLUMNS, SourceRecord, completed_keys, read_records, resul
 
 #: Records sent to a worker at a time.
 CHUNK_SIZE = 64
+#: Write failures that mean the output cannot take more (full disk, quota, read-only, I/O error).
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 #: The output path that means standard output.
 STDOUT = "-"
 #: Output names the local engine accepts: it writes JSON lines.
@@ -152,29 +155,42 @@ def run_batch(
     started = time.perf_counter()
     if not to_stdout:
         output.parent.mkdir(parents=True, exist_ok=True)
-    with _sink(output, to_stdout) as sink:
-        def write(tagged: tuple[list[str], int]) -> None:
-            lines, errors = tagged
-            for line in lines:
-                sink.write(line)
-                sink.flush()
-            summary.errors += errors
-            summary.done += len(lines)
-            if on_progress:
-                on_progress(len(lines))
+    try:
+        opened = _sink(output, to_stdout)
+    except OSError as exc:  # a read-only folder, a file without write permission
+        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
+    try:
+        with opened as sink:
+            def write(tagged: tuple[list[str], int]) -> None:
+                lines, errors = tagged
+                for line in lines:
+                    sink.write(line)
+                    sink.flush()
+                summary.errors += errors
+                summary.done += len(lines)
+                if on_progress:
+                    on_progress(len(lines))
 
-        chunks = _chunks(records, skip, summary)
-        # The model is loaded here first, with one worker or many: a damaged model or a
-        # bad option ends the run at once with its error, before any worker starts.
-        _init_worker(options)
-        if "error" in _WORKER:
-            raise _WORKER.pop("error")
-        if workers == 1:
-            for chunk in chunks:
-                write(_tag_chunk(chunk))
-        else:
-            _WORKER.clear()
-            _run_pool(chunks, options, workers, write)
+            chunks = _chunks(records, skip, summary)
+            # The model is loaded here first, with one worker or many: a damaged model or a
+            # bad option ends the run at once with its error, before any worker starts.
+            _init_worker(options)
+            if "error" in _WORKER:
+                raise _WORKER.pop("error")
+            if workers == 1:
+                for chunk in chunks:
+                    write(_tag_chunk(chunk))
+            else:
+                _WORKER.clear()
+                _run_pool(chunks, options, workers, write)
+    except OSError as exc:
+        # A full disk or a read-only folder: one line, not a chained traceback. Every line written
+        # before is whole (each is flushed), so --resume continues exactly where this stopped.
+        if isinstance(exc, BrokenPipeError) or exc.errno not in _WRITE_ERRNOS:
+            raise
+        where = "standard output" if to_stdout else str(output)
+        raise InputError(f"cannot write {where}: {exc.strerror}; the results written before are kept, "
+                         "and --resume continues from them") from None
     summary.seconds = time.perf_counter() - started
     return summary
 
