@@ -161,8 +161,9 @@ def prompt(prompt_file: Path, model, backend, scores, min_score) -> None:
 @click.option("--taxonomy", type=click.Path(path_type=Path), required=True, help="The tag list the labels use.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Model directory to write.")
 @click.option("--folds", type=int, default=5, show_default=True, help="Cross-validation folds for calibration.")
+@click.option("--json", "as_json", is_flag=True, help="Print the cross-validated report as JSON.")
 @handle_errors
-def train(labels: Path, taxonomy: Path, output: Path, folds: int) -> None:
+def train(labels: Path, taxonomy: Path, output: Path, folds: int, as_json: bool) -> None:
     """Train a model on your labelled READMEs (JSONL of {"id", "readme", "tags"}).
 
     Tags without examples are scored zero-shot from their name and description.
@@ -178,18 +179,25 @@ def train(labels: Path, taxonomy: Path, output: Path, folds: int) -> None:
     documents = read_labelled(labels, tax)
     # Zero-shot calibration learnt on the default model's data carries over.
     defaults = TagModel.load()
-    result = train_model(tax, documents, folds=folds, zero_shot=defaults.calibration.zero_shot)
+    result = train_model(tax, documents, folds=folds, zero_shot=defaults.calibration.zero_shot,
+                         progress=lambda message: click.echo(f"repotag: {message}", err=True))
     result.model.save(output)
     trained = len(result.model.trained_tags)
     click.echo(f"trained {trained} of {len(tax)} tags on {len(documents)} READMEs "
                f"({len(tax) - trained} zero-shot); saved to {output}", err=True)
-    if result.report is not None:
+    if result.report is None:
+        click.echo(f"too few READMEs to cross-validate ({len(documents)}, need {2 * folds}): no report", err=True)
+    elif as_json:
         _print_json({
             "cross_validated": result.nested_report.summary(),  # thresholds chosen on other folds: honest
             "same_folds": result.report.summary(),
             "threshold": result.model.policy.threshold,
             "per_tag_thresholds": result.model.policy.thresholds,
         })
+    else:
+        click.echo(f"{folds}-fold cross-validation; 'honest' chose the thresholds on other folds only\n")
+        click.echo(_report_table({"honest": result.nested_report, "same folds": result.report}))
+        click.echo(f"\nmodel card: {output / 'MODEL_CARD.md'}")
 
 
 @main.command(name="eval", short_help="Score predictions or a model against gold tags.")
@@ -223,6 +231,15 @@ def evaluate(predictions: str, gold: Path, readmes: Path | None, chart: Path | N
     if chart is not None:
         write_chart(report, chart)
         click.echo(f"chart written to {chart}", err=True)
+
+
+def _report_table(reports: dict) -> str:
+    """Headline metrics of several reports, one row each."""
+    names = ("micro_f1", "micro_precision", "micro_recall", "macro_f1", "example_f1", "top1_hit")
+    header = f"{'':<12}" + "".join(f"{name:>16}" for name in names)
+    rows = [f"{label:<12}" + "".join(f"{report.summary()[name]:>16.3f}" for name in names)
+            for label, report in reports.items()]
+    return "\n".join([header, *rows])
 
 
 def _predict_for_eval(model: Path | None, readmes: Path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -234,6 +234,12 @@ class Trainer:
     per_tag_thresholds: bool = True
     calibrate_zero_shot: bool = False
     n_jobs: int = 1
+    #: Called with a line saying what the trainer is doing (the CLI prints it); ``None``: silent.
+    progress: Callable[[str], None] | None = None
+
+    def _say(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(message)
 
     def fit(
         self,
@@ -250,6 +256,7 @@ class Trainer:
         weights = np.array([d.weight for d in documents])
         annotations = [d.annotations for d in documents]
         if embeddings is None:
+            self._say(f"encoding {len(texts)} READMEs")
             embeddings = model.embed(texts)
         evaluated = np.array([i for i, d in enumerate(documents) if d.evaluate])
         report = oof = nested = None
@@ -264,6 +271,7 @@ class Trainer:
             # The policy's folds are drawn with another seed than the model's, so they do not coincide.
             nested = nested_selection_report(oof, gold, ids, taxonomy, self.per_tag_thresholds, self.max_tags,
                                              self.folds, self.seed + 1, model.policy.min_top_score)
+        self._say(f"fitting the final model on {len(texts)} READMEs")
         model.fit(texts, labels, weights, embeddings, self.n_jobs, annotations)
         model.remember_training_ids([d.id for d in documents])
         model.card["taxonomy"] = taxonomy.to_list()
@@ -275,7 +283,8 @@ class Trainer:
         logits = np.zeros((len(evaluated), len(keys)))
         votes = np.zeros((len(evaluated), len(keys))) if model.params.neighbor_mix > 0 else None
         trained_in_fold = np.zeros((len(evaluated), len(keys)), dtype=bool)
-        for _, test_part in fold_splits(len(evaluated), self.folds, self.seed):
+        for fold, (_, test_part) in enumerate(fold_splits(len(evaluated), self.folds, self.seed), start=1):
+            self._say(f"cross-validation: fold {fold} of {self.folds}")
             held_out = set(evaluated[test_part].tolist())
             keep = np.array([i for i in range(len(texts)) if i not in held_out])
             fold_model = model.unfitted_copy()
@@ -312,11 +321,12 @@ def train_model(
     embeddings: np.ndarray | None = None,
     per_tag_thresholds: bool = True,
     zero_shot: tuple[float, float] | None = None,
+    progress: Callable[[str], None] | None = None,
     **params,
 ) -> TrainingResult:
     """Build a model for ``taxonomy`` with hyper-parameters ``params`` and train it with a :class:`Trainer`."""
     model = TagModel.for_taxonomy(taxonomy, encoder, **params)
     if zero_shot is not None:
         model.calibration = Calibration(model.calibration.heads, tuple(zero_shot))
-    trainer = Trainer(folds, max_tags, seed, per_tag_thresholds, calibrate_zero_shot, n_jobs)
+    trainer = Trainer(folds, max_tags, seed, per_tag_thresholds, calibrate_zero_shot, n_jobs, progress)
     return trainer.fit(model, documents, taxonomy, embeddings)
