@@ -126,7 +126,7 @@ def tag(readmes: tuple[str, ...], record_id, name, max_tags, taxonomy, model, ba
     \b
     Example:  repotag tag README.md --id owner/name
     """
-    from .pipeline import read_readme_file, readme_path
+    from .pipeline import read_readme_file
 
     several = len(readmes) > 1
     if several and (record_id is not None or name is not None):
@@ -135,7 +135,7 @@ def tag(readmes: tuple[str, ...], record_id, name, max_tags, taxonomy, model, ba
     tagger = _load_tagger(model, taxonomy, max_tags, backend, min_score)
     for readme, text in zip(readmes, texts):
         # A repository directory names the repository; the model uses the name as a hint.
-        guessed = Path(readme).resolve().name if readme != "-" and readme_path(readme) != Path(readme) else None
+        guessed = Path(readme).resolve().name if readme != "-" and Path(readme).is_dir() else None
         result = tagger.tag(text, readme if several else record_id, name=name or guessed)
         _print_json(result.to_dict(scores))
 

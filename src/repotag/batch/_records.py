@@ -19,6 +19,7 @@ from .._errors import InputError
 from .._extras import require_extra
 from .._tagger import readme_of
 from .._unicode import lone_surrogate_at
+from ..pipeline._reading import MAX_README_BYTES, STDIN, is_readme_name, open_bytes
 
 if TYPE_CHECKING:
     from .._tagger import Tagger
@@ -29,10 +30,6 @@ FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv
 
 #: The input's id and README columns, unless the user names others (--id-field, --text-field).
 COLUMNS = ("id", "readme")
-#: Standard input, read as JSONL.
-STDIN = "-"
-#: Files a directory input tags by default: a repository's README, whatever its extension.
-README_GLOB = "README*"
 
 
 def input_format(location: str | Path) -> str:
@@ -48,21 +45,6 @@ def input_format(location: str | Path) -> str:
         raise InputError(f"{location}: unknown input format (use .jsonl, .csv, either gzipped, .parquet, "
                          "a directory or - for JSONL on standard input)")
     return FORMATS[suffix]
-
-
-def _open_binary(path: Path):
-    """The input's bytes: standard input, a gzip-compressed file, or a plain file."""
-    import sys
-
-    if str(path) == STDIN:
-        import contextlib
-
-        return contextlib.nullcontext(sys.stdin.buffer)  # read, never closed: stdin is the caller's
-    if path.suffix.lower() == ".gz":
-        import gzip
-
-        return gzip.open(path, "rb")
-    return open(path, "rb")
 
 
 @dataclass
@@ -141,7 +123,7 @@ def _renamed(row: Any, columns: tuple[str, str]) -> Any:
 
 
 def read_jsonl(path: Path, columns: tuple[str, str] = COLUMNS) -> Iterator[SourceRecord]:
-    with _open_binary(path) as handle:
+    with open_bytes(path) as handle:
         for number, raw in _numbered_lines(handle, path):
             if not raw.strip():
                 continue
@@ -169,7 +151,7 @@ def _numbered_lines(handle, path: Path) -> Iterator[tuple[int, bytes]]:
 
 def read_csv(path: Path, columns: tuple[str, str] = COLUMNS) -> Iterator[SourceRecord]:
     csv.field_size_limit(2**31 - 1)
-    with io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", errors="replace", newline="") as handle:
+    with io.TextIOWrapper(open_bytes(path), encoding="utf-8-sig", errors="replace", newline="") as handle:
         reader = csv.DictReader(handle)
         try:
             header = reader.fieldnames
@@ -214,12 +196,10 @@ def directory_files(path: Path, pattern: str | None = None) -> list[Path]:
     """The files of a directory input: README files (any case, any extension) by default, else ``pattern``."""
     if pattern:
         return sorted(p for p in path.rglob(pattern) if p.is_file())
-    return sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().startswith("readme"))
+    return sorted(p for p in path.rglob("*") if p.is_file() and is_readme_name(p.name))
 
 
 def read_directory(path: Path, pattern: str | None = None) -> Iterator[SourceRecord]:
-    from ..pipeline._reading import MAX_README_BYTES
-
     for file in directory_files(path, pattern):
         record_id = file.relative_to(path).as_posix()
         try:
@@ -260,7 +240,7 @@ def count_records(path: str | Path, pattern: str | None = None) -> int | None:
         if kind == "directory":
             return len(directory_files(path, pattern))
         if kind == "jsonl":
-            with _open_binary(path) as handle:
+            with open_bytes(path) as handle:
                 return sum(1 for line in handle if line.strip())
         if kind == "parquet":
             import pyarrow.parquet as pq

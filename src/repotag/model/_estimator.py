@@ -319,7 +319,8 @@ class TagModel:
         """The ids among ``ids`` that were training documents of this model (empty if unknown)."""
         if self.training_ids is None:
             return []
-        return [i for i in ids if np.isin(np.uint64(_id_hash(i)), self.training_ids)]
+        hashes = np.array([_id_hash(i) for i in ids], dtype=np.uint64)
+        return [i for i, seen in zip(ids, np.isin(hashes, self.training_ids)) if seen]
 
     # ---- persistence --------------------------------------------------
     def to_json(self) -> dict:

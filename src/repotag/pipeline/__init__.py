@@ -2,10 +2,10 @@
 
 from ._cleaning import MAX_CLEAN_CHARS, MAX_RAW_CHARS, CleanReadme, clean_readme
 from ._features import DEFAULT_MAX_TOKENS, LexicalFeatures, SentenceEncoder, document_text, repository_name
-from ._reading import MAX_README_BYTES, ReadmeSource, as_text, decode_readme, read_json_lines, read_readme_file, readme_path
+from ._reading import MAX_README_BYTES, ReadmeSource, as_text, decode_readme, read_json_lines, read_readme_file
 
 __all__ = [
     "DEFAULT_MAX_TOKENS", "MAX_CLEAN_CHARS", "MAX_RAW_CHARS", "MAX_README_BYTES", "CleanReadme", "LexicalFeatures",
     "ReadmeSource", "SentenceEncoder", "as_text", "clean_readme", "decode_readme", "document_text",
-    "read_json_lines", "read_readme_file", "readme_path", "repository_name",
+    "read_json_lines", "read_readme_file", "repository_name",
 ]

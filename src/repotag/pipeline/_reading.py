@@ -16,6 +16,8 @@ from typing import BinaryIO, Iterator, Sequence, Union
 from .._errors import InputError
 from .._unicode import lone_surrogate_at
 
+#: The path that means standard input.
+STDIN = "-"
 #: Bytes read from the start of a README; the rest is never loaded.
 MAX_README_BYTES = 1_000_000
 
@@ -108,9 +110,27 @@ def read_stream(stream: BinaryIO) -> str:
 _URL_SCHEMES = ("http://", "https://", "ftp://", "s3://", "gs://", "git@")
 
 
+def is_readme_name(name: str) -> bool:
+    """A README's file name, in any case and with any extension (``README.md``, ``readme.rst``, ``README``)."""
+    return name.lower().startswith("readme")
+
+
+def open_bytes(path: str | Path) -> BinaryIO:
+    """A file's bytes, decompressed when its name ends in ``.gz``; ``-`` is standard input (left open)."""
+    if str(path) == STDIN:
+        import contextlib
+
+        return contextlib.nullcontext(sys.stdin.buffer)  # type: ignore[return-value]
+    if Path(path).suffix.lower() == ".gz":
+        import gzip
+
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
 def find_readme(directory: Path) -> Path:
     """The README of a repository directory: ``README.md`` first, else the first ``README*`` by name."""
-    found = sorted((p for p in directory.iterdir() if p.is_file() and p.name.lower().startswith("readme")),
+    found = sorted((p for p in directory.iterdir() if p.is_file() and is_readme_name(p.name)),
                    key=lambda p: (p.name.lower() != "readme.md", p.name.lower()))
     if not found:
         raise InputError(f"no README file in directory {directory}")
@@ -127,16 +147,11 @@ def readme_path(path: str | Path) -> Path:
 
 def read_readme_file(path: str | Path) -> str:
     """Read a README file (``-`` is standard input), a directory's README, or a gzip-compressed ``.gz`` file."""
-    if str(path) == "-":
+    if str(path) == STDIN:
         return read_stream(sys.stdin.buffer)
     path = readme_path(path)
     try:
-        if path.suffix.lower() == ".gz":
-            import gzip
-
-            with gzip.open(path, "rb") as handle:
-                return read_stream(handle)
-        with open(path, "rb") as handle:
+        with open_bytes(path) as handle:
             return read_stream(handle)
     except FileNotFoundError:
         raise InputError(f"file not found: {path}") from None
