@@ -53,6 +53,8 @@ def main() -> None:
                         help="heads learn the majority tags only, not each annotator's answer")
     parser.add_argument("--chart", type=Path, help="write the per-tag / reliability PNG here")
     parser.add_argument("--json", action="store_true", help="print only the headline metrics as JSON")
+    parser.add_argument("--save-oof", type=Path,
+                        help="write the out-of-fold dev probabilities here (.npz), e.g. for benchmarks/bench_cascade.py")
     parser.add_argument("--min-score", type=float, nargs="*", default=[],
                         help="also report the nested scores with these tag floors (repotag's --min-score)")
     args = parser.parse_args()
@@ -67,6 +69,11 @@ def main() -> None:
     dev, model = [d for d in documents if d.evaluate], result.model
     predicted, scores = predictions_at(result.oof_probabilities, taxonomy, 3, model.policy)
     gold = {d.id: d.tags for d in dev}
+    if args.save_oof:
+        import numpy as np
+
+        np.savez(args.save_oof, probabilities=result.oof_probabilities, ids=np.array([d.id for d in dev]),
+                 seed=args.seed)
     report = TaggingEvaluator(gold)(dict(zip(gold, predicted)), dict(zip(gold, scores)))
     nested = result.nested_report.summary()
     floors = {}

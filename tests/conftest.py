@@ -1,4 +1,7 @@
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,3 +33,48 @@ def make_prompt(readme: str, record_id='"42"', limit: int = 3, tags: str | None 
         f"AI prompts\nbase on {readme}\n\", Assign \"at most {limit} tags\" to the expected json: "
         f'{{"id":{record_id},"tags":[]}} "only from the tags list I provide: {tags}" returns me the "expected json"'
     )
+
+
+# ---- a scripted LLM server (tests/llm_server.py) ----
+LLM_SERVER = Path(__file__).with_name("llm_server.py")
+
+
+def answer(*tags) -> dict:
+    """A scripted response: a chat completion whose answer names ``tags``."""
+    return {"content": json.dumps({"tags": list(tags)})}
+
+
+class FixtureLLM:
+    """A running tests/llm_server.py process and its request log."""
+
+    def __init__(self, tmp_path: Path, script: dict):
+        self.log = tmp_path / "llm-requests.jsonl"
+        path = tmp_path / "llm-script.json"
+        path.write_text(json.dumps(script))
+        self.process = subprocess.Popen([sys.executable, str(LLM_SERVER), str(path), "--log", str(self.log)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.url = f"http://127.0.0.1:{self.process.stdout.readline().strip()}/v1"
+
+    def requests(self) -> list[dict]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def llm_server(tmp_path):
+    """Start scripted LLM servers (``llm_server(script)``); they are stopped after the test."""
+    started = []
+
+    def start(script: dict) -> FixtureLLM:
+        server = FixtureLLM(tmp_path, script)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -397,3 +397,45 @@ def test_min_score_over_http(client):
     assert batch == {"results": [{"id": 1, "tags": []}]}
     response = client.post("/v1/tag", json={"readme": README, "min_score": 2})
     assert response.status_code == 422 and error_of(response) == "min_score: Input should be less than or equal to 1"
+
+
+# ---- an LLM behind the service: its failures are the upstream's ----
+def test_llm_failures_are_502_and_504_and_metrics_count_backend_events(llm_server, tmp_path):
+    from conftest import answer
+    from repotag import Tagger
+    from repotag.backends._llm import LLMBackend
+
+    server = llm_server({"rules": [{"match": "DOWN", "responses": [{"status": 500, "error": "out of memory"}]},
+                                   {"match": "SLOW", "responses": [{"sleep": 5, **answer("ai")}]}],
+                         "default": [answer("CLI", "nonsense")]})
+    backend = LLMBackend(server.url, "m", retries=0, timeout_s=0.5, cache=None)
+    with TestClient(create_app(Settings(), tagger=Tagger(backend))) as api:
+        ok = api.post("/v1/tag", json={"id": 1, "readme": "a tool"})
+        assert ok.status_code == 200 and ok.json() == {"id": 1, "tags": [{"id": 4, "name": "cli"}]}
+        down = api.post("/v1/tag", json={"readme": "DOWN"})
+        assert down.status_code == 502 and down.json() == {"error": {
+            "message": "the LLM server answered 500: out of memory (1 try)", "type": "upstream_error"}}
+        slow = api.post("/v1/tag", json={"readme": "SLOW"})
+        assert slow.status_code == 504 and slow.json()["error"]["type"] == "upstream_timeout_error"
+        batch = api.post("/v1/tag/batch", json={"items": [{"id": "a", "readme": "x"}, {"id": "b", "readme": "DOWN"}]})
+        assert batch.json() == {"results": [{"id": "a", "tags": [{"id": 4, "name": "cli"}]},
+                                            {"id": "b", "error": "the LLM server answered 500: out of memory (1 try)",
+                                             "retryable": True}]}
+        metrics = api.get("/metrics").text
+    assert 'repotag_backend_events_total{event="requests"} 5.0' in metrics
+    assert 'repotag_backend_events_total{event="repaired_out_of_list"} 2.0' in metrics
+    assert 'repotag_backend_events_total{event="timeouts"} 1.0' in metrics
+    assert "repotag_llm_answer_seconds_total" in metrics
+
+
+def test_an_llm_slower_than_the_request_timeout_is_a_504(llm_server):
+    from conftest import answer
+    from repotag import Tagger
+    from repotag.backends._llm import LLMBackend
+
+    server = llm_server({"default": [{"sleep": 5, **answer("ai")}]})
+    backend = LLMBackend(server.url, "m", retries=3, timeout_s=60, cache=None)
+    with TestClient(create_app(Settings(request_timeout_s=1.0), tagger=Tagger(backend))) as api:
+        slow = api.post("/v1/tag", json={"readme": "a tool"})
+    assert slow.status_code == 504 and slow.json()["error"]["message"] == (
+        "the LLM server did not answer within 0.75s (1 try)")

@@ -11,7 +11,7 @@ scores READMEs), the core (``Tagger``: rules and results), then ``batch/`` and
 """
 
 from ._config import Settings
-from ._errors import ConfigError, InputError, ModelError, PromptError, RepotagError, TaxonomyError
+from ._errors import BackendError, BackendTimeout, ConfigError, InputError, ModelError, PromptError, RepotagError, TaxonomyError
 from ._prompt import TaggingPrompt, parse_prompt
 from ._rules import DecisionPolicy, ScoredTag
 from ._tagger import Record, Tagger, TagResult
@@ -20,6 +20,8 @@ from ._taxonomy import Tag, Taxonomy
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackendError",
+    "BackendTimeout",
     "ConfigError",
     "DecisionPolicy",
     "InputError",

@@ -36,3 +36,9 @@ def check() -> None:
     deadline = _DEADLINE.get()
     if deadline is not None and time.monotonic() > deadline:
         raise DeadlineExceeded("work stopped: its request timed out")
+
+
+def remaining() -> float | None:
+    """Seconds left before the current work's deadline, or ``None`` without one."""
+    deadline = _DEADLINE.get()
+    return None if deadline is None else deadline - time.monotonic()

@@ -25,3 +25,11 @@ class ModelError(RepotagError):
 
 class ConfigError(RepotagError):
     """A configuration value is out of range."""
+
+
+class BackendError(RepotagError):
+    """A remote backend (an LLM server) failed, or answered nothing usable, for one README."""
+
+
+class BackendTimeout(BackendError):
+    """A remote backend did not answer in time."""

@@ -10,6 +10,7 @@ from ._errors import RepotagError
 EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
     "train": (("sklearn", "scipy"), "training"),
     "serve": (("fastapi", "uvicorn", "pydantic", "prometheus_client"), "the HTTP service"),
+    "llm": (("httpx",), "the LLM backend"),
     "parquet": (("pyarrow",), "Parquet input"),
     "ray": (("ray", "pyarrow"), "the Ray engine"),
     "eval": (("matplotlib",), "charts"),

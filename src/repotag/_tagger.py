@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 
 from ._config import Settings
-from ._errors import InputError, ModelError, RepotagError
+from ._errors import BackendError, InputError, ModelError, RepotagError
 from ._prompt import TaggingPrompt, parse_prompt
 from ._rules import ScoredTag, check_min_score, resolve_max_tags
 from ._taxonomy import Taxonomy
@@ -22,12 +22,14 @@ class TagResult:
     """Tags for one README, serialising to ``{"id": ..., "tags": [{"id", "name"}, ...]}``.
 
     A record that could not be tagged carries ``error`` instead and serialises
-    to ``{"id": ..., "error": "..."}``.
+    to ``{"id": ..., "error": "..."}``, with ``"retryable": true`` when the backend failed
+    (an LLM server down) rather than the input: trying again later may succeed.
     """
 
     id: Any
     tags: list[ScoredTag] = field(default_factory=list)
     error: str | None = None
+    retryable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -35,7 +37,7 @@ class TagResult:
 
     def to_dict(self, scores: bool = False) -> dict[str, Any]:
         if self.error is not None:
-            return {"id": self.id, "error": self.error}
+            return {"id": self.id, "error": self.error, **({"retryable": True} if self.retryable else {})}
         return {"id": self.id, "tags": [t.to_dict(scores) for t in self.tags]}
 
     def to_json(self, scores: bool = False) -> str:
@@ -192,7 +194,8 @@ class Tagger:
             try:
                 record = _as_record(item)
                 text = as_text(record.readme)
-                document = Document(text, record.id, record.name or repository_name(record.id)) if text.strip() else None
+                name = record.name or repository_name(record.id)
+                document = Document(text, record.id, name, limit) if text.strip() else None
                 prepared.append((record.id, document, None))
             except RepotagError as exc:
                 if errors == "raise":
@@ -200,15 +203,19 @@ class Tagger:
                 prepared.append((record_id, None, str(exc)))
         documents = [doc for _, doc, _ in prepared if doc is not None]
         rows = iter(self._scores(documents, taxonomy))
-        policy = self.backend.policy
         for record_id, document, error in prepared:
             if error is not None:
                 yield TagResult(record_id, error=error)
                 continue
             scores = next(rows) if document is not None else None
-            if scores is None:  # empty text, or the backend abstains
+            if isinstance(scores, RepotagError):  # the backend failed this README alone
+                if errors == "raise":
+                    raise scores
+                yield TagResult(record_id, error=str(scores), retryable=isinstance(scores, BackendError))
+            elif scores is None:  # empty text, or the backend abstains
                 yield TagResult(record_id, [])
             else:
+                policy = getattr(scores, "policy", None) or self.backend.policy
                 yield TagResult(record_id, policy.select(scores, taxonomy, limit, floor))
 
     def _scores(self, documents: list[Document], taxonomy: Taxonomy) -> list:
@@ -219,7 +226,7 @@ class Tagger:
         if len(rows) != len(documents):
             raise ModelError(f"backend {self.name!r} returned {len(rows)} score rows for {len(documents)} READMEs")
         for row in rows:
-            if row is not None and len(row) != len(taxonomy):
+            if row is not None and not isinstance(row, RepotagError) and len(row) != len(taxonomy):
                 raise ModelError(f"backend {self.name!r} returned {len(row)} scores for a {len(taxonomy)}-tag taxonomy")
         return rows
 

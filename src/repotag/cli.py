@@ -44,12 +44,10 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False))
 
 
-def _load_tagger(model: Path | None, taxonomy: Path | None = None, max_tags: int | None = None,
-                 backend: str | None = None, min_score: float | None = None):
+def _load_tagger(scoring: dict, taxonomy: Path | None = None, max_tags: int | None = None):
     from ._tagger import Tagger
 
-    settings = Settings.from_env(model=model, backend=backend, min_score=min_score)
-    return Tagger.load(taxonomy=taxonomy, max_tags=max_tags, settings=settings)
+    return Tagger.load(taxonomy=taxonomy, max_tags=max_tags, settings=Settings.from_env(**scoring))
 
 
 model_option = click.option(
@@ -60,15 +58,53 @@ taxonomy_option = click.option(
     "--taxonomy", type=click.Path(path_type=Path), default=None,
     help='Your tag list: JSON list of {"id", "name"} objects or of names.',
 )
-backend_option = click.option(
-    "--backend", default=None,
-    help="What scores READMEs: 'embedded' (default) or a backend registered under 'repotag.backends'.",
-)
 scores_option = click.option("--scores", is_flag=True, help="Add a confidence (0-1) to each tag.")
-min_score_option = click.option(
-    "--min-score", type=float, default=None,
-    help="Give no tag scoring under this (0-1): a README nothing fits gets []. Default 0 (or REPOTAG_MIN_SCORE).",
+#: What scores READMEs, as ``Settings`` fields; the LLM's API key is deliberately not among them.
+_SCORING_OPTIONS = (
+    model_option,
+    click.option("--backend", default=None,
+                 help="What scores READMEs: 'embedded' (default), 'llm' (an OpenAI-compatible server), 'cascade' "
+                      "(embedded, and the LLM where unsure), or a backend registered under 'repotag.backends'."),
+    click.option("--min-score", type=float, default=None,
+                 help="Give no tag scoring under this (0-1): a README nothing fits gets []. Default 0 (or "
+                      "REPOTAG_MIN_SCORE)."),
+    click.option("--llm-base-url", default=None,
+                 help="LLM: the server's OpenAI-compatible URL, e.g. http://127.0.0.1:8080/v1. Its key is read from "
+                      "REPOTAG_LLM_API_KEY or OPENAI_API_KEY only."),
+    click.option("--llm-model", default=None, help="LLM: the model name to ask."),
+    click.option("--llm-below", type=float, default=None,
+                 help="Cascade: READMEs whose top score is under this go to the LLM (default 0.5)."),
+    click.option("--llm-prompt", default=None,
+                 help="LLM: prompt template, 'default', 'seed' (today's pasted prompt) or a file using $readme, "
+                      "$tags, $tag_lines, $max_tags, $id, $name."),
+    click.option("--llm-timeout", "llm_timeout_s", type=float, default=None,
+                 help="LLM: seconds to wait for an answer (default 60)."),
+    click.option("--llm-retries", type=int, default=None,
+                 help="LLM: retries after a timeout, 429 or 5xx, with backoff (default 3)."),
+    click.option("--llm-concurrency", type=int, default=None, help="LLM: requests in flight per process (default 4)."),
+    click.option("--llm-rate", type=float, default=None,
+                 help="LLM: most requests per second in all (default: no limit)."),
+    click.option("--llm-cache", type=click.Path(path_type=Path), default=None,
+                 help="LLM: the answer cache file (default ~/.cache/repotag/llm-answers.sqlite3)."),
+    click.option("--no-cache", "llm_no_cache", is_flag=True, help="LLM: neither read nor write the answer cache."),
 )
+
+
+def scoring_options(command: Callable) -> Callable:
+    """The options choosing what scores READMEs, handed to the command as one ``scoring`` dict of Settings values."""
+    names = ("model", "backend", "min_score", "llm_base_url", "llm_model", "llm_below", "llm_prompt", "llm_timeout_s",
+             "llm_retries", "llm_concurrency", "llm_rate", "llm_cache")
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        scoring = {name: kwargs.pop(name) for name in names}
+        if kwargs.pop("llm_no_cache"):
+            scoring["llm_use_cache"] = False
+        return command(*args, scoring=scoring, **kwargs)
+
+    for option in reversed(_SCORING_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 class _OneLineErrors(click.Group):
@@ -112,12 +148,10 @@ def main() -> None:
 @click.option("--name", default=None, help="Repository name, if the id is not of the form owner/name.")
 @click.option("--max-tags", type=int, default=None, help="Most tags to return (default 3).")
 @taxonomy_option
-@model_option
-@backend_option
 @scores_option
-@min_score_option
+@scoring_options
 @handle_errors
-def tag(readmes: tuple[str, ...], record_id, name, max_tags, taxonomy, model, backend, scores, min_score) -> None:
+def tag(readmes: tuple[str, ...], record_id, name, max_tags, taxonomy, scores, scoring) -> None:
     """Tag README files and print one JSON result per line.
 
     A README is a file ('-' reads standard input, '.gz' is decompressed) or a repository
@@ -132,7 +166,7 @@ def tag(readmes: tuple[str, ...], record_id, name, max_tags, taxonomy, model, ba
     if several and (record_id is not None or name is not None):
         raise click.UsageError("--id and --name name one README; with several, each id is its path")
     texts = [read_readme_file(readme) for readme in readmes]  # every file readable before the model loads
-    tagger = _load_tagger(model, taxonomy, max_tags, backend, min_score)
+    tagger = _load_tagger(scoring, taxonomy, max_tags)
     for readme, text in zip(readmes, texts):
         # A repository directory names the repository; the model uses the name as a hint.
         guessed = Path(readme).resolve().name if readme != "-" and Path(readme).is_dir() else None
@@ -142,18 +176,16 @@ def tag(readmes: tuple[str, ...], record_id, name, max_tags, taxonomy, model, ba
 
 @main.command(short_help="Answer an LLM tagging prompt with its JSON.")
 @click.argument("prompt_file", type=click.Path(path_type=Path, allow_dash=True))
-@model_option
-@backend_option
 @scores_option
-@min_score_option
+@scoring_options
 @handle_errors
-def prompt(prompt_file: Path, model, backend, scores, min_score) -> None:
+def prompt(prompt_file: Path, scores, scoring) -> None:
     """Answer a tagging prompt written for an LLM with the expected JSON."""
     from ._prompt import parse_prompt
     from .pipeline import read_readme_file
 
     request = parse_prompt(read_readme_file(prompt_file))
-    _print_json(_load_tagger(model, backend=backend, min_score=min_score).tag_prompt(request).to_dict(scores))
+    _print_json(_load_tagger(scoring).tag_prompt(request).to_dict(scores))
 
 
 @main.command(short_help="Train a model on your labelled READMEs.")
@@ -246,7 +278,7 @@ def _predict_for_eval(model: Path | None, readmes: Path):
     from ._tagger import Record
     from .batch import read_records
 
-    tagger = _load_tagger(model)
+    tagger = _load_tagger({"model": model})
     records = [Record(r.readme, r.id) for r in read_records(readmes) if r.error is None]
     tag_model = getattr(tagger.backend, "model", None)
     seen = tag_model.trained_on([r.id for r in records]) if hasattr(tag_model, "trained_on") else []
@@ -276,13 +308,11 @@ def _predict_for_eval(model: Path | None, readmes: Path):
 @click.option("--ray-address", default=None, help="Ray: cluster address (default: start a local Ray).")
 @click.option("--max-tags", type=int, default=None, help="Most tags per README (default 3).")
 @taxonomy_option
-@model_option
-@backend_option
 @scores_option
-@min_score_option
+@scoring_options
 @handle_errors
 def batch(input_path, output, pattern, id_field, text_field, resume, workers, engine, batch_size, ray_address, max_tags,
-          taxonomy, model, backend, scores, min_score):
+          taxonomy, scores, scoring):
     """Tag a catalogue: JSONL/CSV/Parquet of {"id", "readme"}, a directory of READMEs, or '-' (JSONL on stdin).
 
     \b
@@ -294,7 +324,7 @@ def batch(input_path, output, pattern, id_field, text_field, resume, workers, en
         raise click.BadParameter("must be at least 1", param_hint="--workers")
     if id_field == text_field:
         raise click.UsageError("--id-field and --text-field must name different columns")
-    settings = Settings.from_env(model=model, backend=backend, min_score=min_score)
+    settings = Settings.from_env(**scoring)
     tax = Taxonomy.from_file(taxonomy) if taxonomy else None
     if engine == "ray":
         from .batch import run_ray
@@ -367,12 +397,9 @@ class _progress:
                    "or --api-key-file.")
 @click.option("--api-key-file", type=click.Path(path_type=Path), default=None,
               help="Read the required bearer key from this file (its first line).")
-@model_option
-@backend_option
-@min_score_option
+@scoring_options
 @handle_errors
-def serve(host: str, port: int, workers: int, api_key: str | None, api_key_file: Path | None, model: Path | None,
-          backend: str | None, min_score: float | None) -> None:
+def serve(host: str, port: int, workers: int, api_key: str | None, api_key_file: Path | None, scoring: dict) -> None:
     """Run the HTTP API (REST and OpenAI-compatible chat completions)."""
     import os
 
@@ -385,11 +412,13 @@ def serve(host: str, port: int, workers: int, api_key: str | None, api_key_file:
         if api_key is not None:
             raise click.UsageError("give --api-key or --api-key-file, not both")
         api_key = _read_key(api_key_file)
-    settings = Settings.from_env(model=model, api_key=api_key, backend=backend, min_score=min_score)
+    settings = Settings.from_env(api_key=api_key, **scoring)
     settings = settings.with_overrides(encoder_spinning=False)  # concurrent requests share the cores
     if not settings.threads:
         # Each server process gets its share of the cores, so workers do not fight over them.
         settings = settings.with_overrides(threads=max(1, (os.cpu_count() or 1) // workers))
+    if settings.llm_rate:
+        settings = settings.with_overrides(llm_rate=settings.llm_rate / workers)  # the limit holds for all of them
     run_server(settings, host, port, workers)
 
 

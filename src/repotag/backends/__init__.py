@@ -1,7 +1,9 @@
 """Backends: what turns READMEs into per-tag scores, behind one small interface.
 
-Built in: ``embedded`` (the trained model, default) and ``fixed`` (given scores, for
-tests). Other packages add theirs through the ``repotag.backends`` entry point group::
+Built in: ``embedded`` (the trained model, default), ``llm`` (any OpenAI-compatible
+chat server, held to the same rules), ``cascade`` (embedded first, the LLM only where the
+model is unsure) and ``fixed`` (given scores, for tests). Other packages add theirs
+through the ``repotag.backends`` entry point group::
 
     [project.entry-points."repotag.backends"]
     keyword = "my_package:KeywordBackend"
@@ -13,19 +15,28 @@ from importlib import import_module
 
 from .._errors import ConfigError
 from .._rules import DecisionPolicy
-from ._base import Backend, Document, Scores
+from ._base import Backend, Document, PolicyScores, Scores
 from ._fixed import FixedScores
 
 ENTRY_POINT_GROUP = "repotag.backends"
 _BUILT_IN = {
     "embedded": "repotag.backends._embedded:EmbeddedBackend",
     "fixed": "repotag.backends._fixed:FixedScores",
+    "llm": "repotag.backends._llm:LLMBackend",
+    "cascade": "repotag.backends._cascade:CascadeBackend",
 }
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "Backend", "DecisionPolicy", "Document", "FixedScores", "Scores", "available_backends",
-    "get_backend",
+    "ENTRY_POINT_GROUP", "Backend", "CascadeBackend", "DecisionPolicy", "Document", "FixedScores", "LLMBackend",
+    "PolicyScores", "Scores", "available_backends", "get_backend",
 ]
+
+
+def __getattr__(name: str):
+    # The LLM backend and the cascade load on first use: `import repotag` stays cheap.
+    if name in ("LLMBackend", "CascadeBackend"):
+        return get_backend({"LLMBackend": "llm", "CascadeBackend": "cascade"}[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _entry_points() -> dict:

@@ -21,6 +21,18 @@ if TYPE_CHECKING:
 Scores = Optional[Sequence[float]]
 
 
+class PolicyScores(list):
+    """A row of scores that brings its own decision policy.
+
+    A cascade mixes backends whose scores mean different things (calibrated probabilities,
+    an LLM's ranks); each row is then decided by the policy of the backend that scored it.
+    """
+
+    def __init__(self, scores: Sequence[float], policy: DecisionPolicy):
+        super().__init__(scores)
+        self.policy = policy
+
+
 @dataclass(frozen=True)
 class Document:
     """A README ready to score: decoded, capped text, its id, and the repository name if known."""
@@ -28,6 +40,8 @@ class Document:
     text: str
     id: Any = None
     name: str | None = None
+    #: The most tags the caller will take: a backend that chooses tags itself (an LLM) asks for no more.
+    max_tags: int | None = None
 
 
 class Backend(ABC):
@@ -53,6 +67,14 @@ class Backend(ABC):
         """The tag list used when the caller gives none."""
         return Taxonomy.default()
 
+    def stats(self) -> dict[str, float]:
+        """Running totals of what the backend did (LLM calls, cache hits, repairs); none by default."""
+        return {}
+
     @abstractmethod
     def score(self, documents: Sequence[Document], taxonomy: Taxonomy) -> Sequence[Scores]:
-        """One row of scores per document (taxonomy order), or ``None`` to give that document no tags."""
+        """One row of scores per document (taxonomy order), or ``None`` to give that document no tags.
+
+        A :class:`~repotag.RepotagError` in place of a row fails that document alone: it becomes an
+        error record in a batch, and is raised when one README is tagged.
+        """

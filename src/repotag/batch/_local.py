@@ -12,7 +12,7 @@ import errno
 import json
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -41,6 +41,8 @@ class BatchSummary:
     duplicates: int = 0
     duplicate_ids: list = field(default_factory=list)
     seconds: float = 0.0
+    #: The backend's own totals for this run (LLM calls, cache hits, repairs, where a cascade sent READMEs).
+    backend: Counter = field(default_factory=Counter)
 
     @property
     def docs_per_second(self) -> float:
@@ -51,10 +53,30 @@ class BatchSummary:
             f"done {self.done}, skipped {self.skipped} (already in output), errors {self.errors}, "
             f"duplicate ids {self.duplicates}, in {self.seconds:.1f}s ({self.docs_per_second:.1f} READMEs/s)"
         )
+        if self.backend:
+            text += "\n" + format_backend_stats(self.backend)
         if self.duplicate_ids:
             shown = ", ".join(json.dumps(i) for i in self.duplicate_ids[:5])
             text += f"\nduplicate ids in input (first kept): {shown}" + (" ..." if self.duplicates > 5 else "")
         return text
+
+
+def format_backend_stats(stats: Counter) -> str:
+    """One line of a backend's totals: where a cascade sent READMEs, LLM calls and latency, repairs."""
+    parts = []
+    if "cascade_first" in stats:
+        parts.append(f"cascade: {stats['cascade_first']:.0f} kept by the model, {stats['cascade_second']:.0f} "
+                     "sent to the LLM")
+    if stats.get("requests") or stats.get("cache_hits"):
+        answers = stats.get("answers", 0)
+        latency = f", mean latency {1000 * stats['latency_s'] / answers:.0f} ms" if answers else ""
+        parts.append(f"LLM: {stats.get('requests', 0):.0f} requests, {stats.get('cache_hits', 0):.0f} cache hits, "
+                     f"{stats.get('retries', 0):.0f} retries, {stats.get('errors', 0):.0f} failed{latency}")
+    repairs = {k.removeprefix("repaired_"): v for k, v in stats.items() if k.startswith("repaired_") and v}
+    if repairs or stats.get("unreadable_answers"):
+        shown = ", ".join(f"{k.replace('_', ' ')} {v:.0f}" for k, v in sorted(repairs.items()))
+        parts.append(f"repairs: {shown or 'none'}; unreadable answers asked again {stats.get('unreadable_answers', 0):.0f}")
+    return "\n".join(parts)
 
 
 # ---- workers ----------------------------------------------------------------
@@ -85,13 +107,17 @@ def _init_pool_worker(options: dict) -> None:
     _init_worker(options, owned_process=True)
 
 
-def _tag_chunk(chunk: list[SourceRecord]) -> tuple[list[str], int]:
-    """Tag a chunk in a worker; returns finished JSON lines and how many are errors."""
+def _tag_chunk(chunk: list[SourceRecord]) -> tuple[list[str], int, Counter]:
+    """Tag a chunk in a worker; returns finished JSON lines, how many are errors, and the backend's counts."""
     if "error" in _WORKER:
         raise _WORKER["error"]
+    backend = _WORKER["tagger"].backend
+    before = Counter(backend.stats())
     lines = result_lines(_WORKER["tagger"], chunk, _WORKER["scores"])
     errors = sum("error" in line for line in lines)
-    return [json.dumps(line, ensure_ascii=False) + "\n" for line in lines], errors
+    counts = Counter(backend.stats())
+    counts.subtract(before)
+    return [json.dumps(line, ensure_ascii=False) + "\n" for line in lines], errors, counts
 
 
 def _chunks(records: Iterator[SourceRecord], skip: set[str], summary: BatchSummary) -> Iterator[list[SourceRecord]]:
@@ -150,7 +176,10 @@ def run_batch(
     records = read_records(input_path, pattern, columns)
     skip = completed_keys(output) if resume else set()
     workers = max(1, workers or os.cpu_count() or 1)
-    options = {"settings": settings or Settings(), "taxonomy": taxonomy, "max_tags": max_tags, "scores": scores}
+    settings = settings or Settings()
+    if settings.llm_rate:
+        settings = settings.with_overrides(llm_rate=settings.llm_rate / workers)  # the limit holds for all of them
+    options = {"settings": settings, "taxonomy": taxonomy, "max_tags": max_tags, "scores": scores}
     summary = BatchSummary()
     started = time.perf_counter()
     if not to_stdout:
@@ -161,12 +190,13 @@ def run_batch(
         raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
     try:
         with opened as sink:
-            def write(tagged: tuple[list[str], int]) -> None:
-                lines, errors = tagged
+            def write(tagged: tuple[list[str], int, Counter]) -> None:
+                lines, errors, counts = tagged
                 for line in lines:
                     sink.write(line)
                     sink.flush()
                 summary.errors += errors
+                summary.backend.update(counts)
                 summary.done += len(lines)
                 if on_progress:
                     on_progress(len(lines))

@@ -252,7 +252,12 @@ def count_records(path: str | Path, pattern: str | None = None) -> int | None:
 
 
 def _result_key(raw: bytes) -> str | None:
-    """The resume key of one output line, or ``None`` if it is not a whole result object."""
+    """The resume key of one finished output line, else ``None``.
+
+    Finished: a whole result object, with tags or with a final error. An error marked
+    ``retryable`` (the backend failed, say an LLM server was down) is not finished: a resumed
+    run tries that record again.
+    """
     if not raw.endswith(b"\n"):
         return None  # torn write from a killed run
     try:
@@ -261,28 +266,30 @@ def _result_key(raw: bytes) -> str | None:
         return None
     if not isinstance(row, dict) or "id" not in row or not ("tags" in row or "error" in row):
         return None
+    if row.get("retryable") is True:
+        return None
     return resume_key(row["id"], row.get("line"))
 
 
 def completed_keys(output: Path) -> set[str]:
-    """Keys of every result line already in ``output``.
+    """Keys of every finished result line already in ``output``.
 
-    Lines that are not whole result objects (a torn last line, garbage left by a
-    crash or a full disk) count as not done and are removed; every valid line, before
-    or after them, is kept. The cleaned file replaces the old one atomically.
+    Lines that are not finished results (retryable errors, a torn last line, garbage left by a
+    crash or a full disk) are removed, so their records are tagged again; every finished
+    line, before or after them, is kept. The cleaned file replaces the old one atomically.
     """
     done: set[str] = set()
     if not output.exists():
         return done
-    damaged = False
+    unfinished = False
     with open(output, "rb") as handle:
         for raw in handle:
             key = _result_key(raw)
             if key is None:
-                damaged = True
+                unfinished = True
             else:
                 done.add(key)
-    if damaged:
+    if unfinished:
         temporary = output.with_name(output.name + ".resume-tmp")
         with open(output, "rb") as source, open(temporary, "wb") as cleaned:
             for raw in source:

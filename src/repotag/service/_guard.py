@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import threading
 import time
 
 from fastapi import Request
@@ -39,6 +40,28 @@ class Metrics:
             "repotag_request_seconds", "Request latency", ["path"], registry=registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+
+        # What the backend did (LLM requests, cache hits, retries, repairs, where a cascade sent READMEs):
+        # the backend keeps running totals, and each sync adds what is new since the last one.
+        self.backend_events = Counter("repotag_backend_events", "Backend events: LLM requests, answers, cache hits, "
+                                      "retries, errors, repairs, cascade routing", ["event"], registry=registry)
+        self.llm_seconds = Counter("repotag_llm_answer_seconds", "Time spent waiting for LLM answers that came",
+                                   registry=registry)
+        self._reported: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def sync_backend(self, stats: dict[str, float]) -> None:
+        """Add the backend's totals that are new since the last sync."""
+        with self._lock:
+            for event, total in stats.items():
+                new = total - self._reported.get(event, 0)
+                if new <= 0:
+                    continue
+                self._reported[event] = total
+                if event == "latency_s":
+                    self.llm_seconds.inc(new)
+                else:
+                    self.backend_events.labels(event).inc(new)
 
     def observe(self, path: str, status: int, seconds: float) -> None:
         self.requests.labels(path, str(status)).inc()

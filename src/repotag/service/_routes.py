@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from .. import __version__
 from .. import _deadline as deadline
 from .._config import Settings
-from .._errors import PromptError, RepotagError
+from .._errors import BackendError, BackendTimeout, PromptError, RepotagError
 from .._prompt import parse_prompt
 from .._rules import check_max_tags
 from .._tagger import Tagger
@@ -39,22 +39,41 @@ TaggerDep = Annotated[Tagger, Depends(get_tagger)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def run_tagging(settings: Settings, function, *args, **kwargs):
-    """Run blocking tagging work in a thread, bounded by the request timeout."""
+async def run_tagging(request: Request, function, *args, **kwargs):
+    """Run blocking tagging work in a thread, bounded by the request timeout.
+
+    A remote backend's failure is the upstream's, not the client's: 502, or 504 when it timed out.
+    """
     from starlette.concurrency import run_in_threadpool
+
+    settings: Settings = request.app.state.settings
+    limit = settings.request_timeout_s
 
     def bounded():
         # The deadline lives in the worker thread's context: the work stops itself
         # when the request has timed out (a thread cannot be killed from outside).
-        with deadline.within(settings.request_timeout_s):
+        with deadline.within(limit):
             return function(*args, **kwargs)
 
     try:
-        return await asyncio.wait_for(run_in_threadpool(bounded), settings.request_timeout_s)
+        return await asyncio.wait_for(run_in_threadpool(bounded), limit)
     except (asyncio.TimeoutError, deadline.DeadlineExceeded):
-        raise ApiError(503, f"tagging took longer than {settings.request_timeout_s:g}s", "timeout_error") from None
+        raise ApiError(503, f"tagging took longer than {limit:g}s", "timeout_error") from None
+    except BackendTimeout as exc:
+        raise ApiError(504, str(exc), "upstream_timeout_error") from None
+    except BackendError as exc:
+        raise ApiError(502, str(exc), "upstream_error") from None
     except RepotagError as exc:
         raise ApiError(400, str(exc)) from None
+    finally:
+        sync_backend_metrics(request)
+
+
+def sync_backend_metrics(request: Request) -> None:
+    """Bring the metrics up to the backend's running totals (LLM calls, repairs, cascade routing)."""
+    backend = getattr(request.app.state.tagger, "backend", None)
+    if backend is not None:
+        request.app.state.metrics.sync_backend(backend.stats())
 
 
 def taxonomy_from(items) -> Taxonomy | None:
@@ -83,7 +102,8 @@ ops.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False
 
 @ops.get("/metrics", response_class=Response)
 async def prometheus_metrics(request: Request) -> Response:
-    """Request counts, errors and latency in Prometheus text format."""
+    """Request counts, errors, latency and backend events (LLM calls, cascade routing) in Prometheus text format."""
+    sync_backend_metrics(request)
     return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
@@ -104,18 +124,18 @@ def checked_limit(max_tags: int | None, taxonomy: Taxonomy | None, tagger: Tagge
 
 
 @tagging.post("/tag", response_model=TagResponse)
-async def tag(request: TagRequest, tagger: TaggerDep, settings: SettingsDep) -> JSONResponse:
+async def tag(request: TagRequest, tagger: TaggerDep, http: Request) -> JSONResponse:
     """Tag one README: ``{"id", "tags": [{"id", "name"}]}`` (a ``null`` id is echoed as ``null``)."""
     taxonomy = taxonomy_from(request.taxonomy)
     result = await run_tagging(
-        settings, tagger.tag, request.readme, request.id,
+        http, tagger.tag, request.readme, request.id,
         taxonomy=taxonomy, max_tags=checked_limit(request.max_tags, taxonomy, tagger), min_score=request.min_score,
     )
     return JSONResponse(result.to_dict(request.scores))
 
 
 @tagging.post("/tag/batch", response_model=BatchResponse)
-async def tag_batch(request: BatchRequest, tagger: TaggerDep, settings: SettingsDep) -> dict:
+async def tag_batch(request: BatchRequest, tagger: TaggerDep, settings: SettingsDep, http: Request) -> dict:
     """Tag several READMEs; a bad item gets ``{"id", "error"}`` and the rest are tagged."""
     if len(request.items) > settings.max_batch_items:
         raise ApiError(413, f"at most {settings.max_batch_items} items per batch request")
@@ -128,7 +148,7 @@ async def tag_batch(request: BatchRequest, tagger: TaggerDep, settings: Settings
                                   min_score=request.min_score)
         return [r.to_dict(request.scores) for r in results]
 
-    return {"results": await run_tagging(settings, tag_all)}
+    return {"results": await run_tagging(http, tag_all)}
 
 
 @openai_api.get("/models")
@@ -139,7 +159,7 @@ async def list_models(tagger: TaggerDep) -> dict:
 
 
 @openai_api.post("/chat/completions")
-async def chat_completions(request: ChatRequest, tagger: TaggerDep, settings: SettingsDep) -> dict:
+async def chat_completions(request: ChatRequest, tagger: TaggerDep, http: Request) -> dict:
     """OpenAI-compatible: a user message holding a tagging prompt gets the expected JSON as its reply."""
     if request.stream:
         raise ApiError(400, "streaming is not supported: send stream=false")
@@ -148,7 +168,7 @@ async def chat_completions(request: ChatRequest, tagger: TaggerDep, settings: Se
         prompt = parse_prompt(text)
     except PromptError as exc:
         raise ApiError(400, str(exc)) from None
-    result = await run_tagging(settings, tagger.tag_prompt, prompt)
+    result = await run_tagging(http, tagger.tag_prompt, prompt)
     content = json.dumps(result.to_dict(), ensure_ascii=False)
     prompt_tokens = max(1, len(text) // 4)
     completion_tokens = max(1, len(content) // 4)
