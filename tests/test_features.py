@@ -34,6 +34,15 @@ def test_encoder_gives_unit_vectors_independent_of_batch_order(encoder):
     assert encoder.encode([]).shape == (0, 384)
 
 
+def test_parallel_runs_give_the_vectors_of_one_run_at_a_time(encoder):
+    texts = [f"tool number {i}: a command-line utility for {topic}" for i, topic in
+             enumerate(["json", "images", "git", "kubernetes", "audio", "fonts", "maps"])]
+    one_at_a_time = SentenceEncoder(bundled_model_dir() / "encoder", threads=1)
+    side_by_side = SentenceEncoder(bundled_model_dir() / "encoder", threads=3)
+    assert (one_at_a_time.parallel_runs, side_by_side.parallel_runs) == (1, 3)
+    np.testing.assert_array_equal(side_by_side.encode(texts), one_at_a_time.encode(texts))
+
+
 def test_encoder_meaning(encoder):
     query, near, far = encoder.encode(["database engine", "a SQL database server", "a video game about cats"])
     assert query @ near > query @ far
