@@ -228,7 +228,7 @@ def test_top_level_help_has_whole_summaries_and_examples():
     code, out, _ = run("--help")
     commands = out.split("Commands:")[1].split("Examples:")[0]
     summaries = [line.split(None, 1)[1] for line in commands.strip().splitlines()]
-    assert code == 0 and len(summaries) == 6 and not any(s.endswith("...") for s in summaries)
+    assert code == 0 and len(summaries) == 7 and not any(s.endswith("...") for s in summaries)
     assert "repotag batch catalogue.jsonl -o tags.jsonl" in out.split("Examples:")[1]
 
 

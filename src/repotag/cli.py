@@ -132,6 +132,7 @@ Examples:
   repotag tag README.md --taxonomy my-tags.json      your own tag list
   repotag batch catalogue.jsonl -o tags.jsonl        a whole catalogue (--resume after a crash)
   repotag serve --port 8000                          the HTTP API, OpenAI-compatible too
+  repotag review tags.jsonl --readmes catalogue.jsonl   check suggestions in a web page
 """
 
 
@@ -256,13 +257,29 @@ def evaluate(predictions: str, gold: Path, readmes: Path | None, chart: Path | N
     else:
         _fail(f"{predictions}: neither a predictions file, a model directory nor 'default'")
     report = TaggingEvaluator(gold_tags)(predicted, scores or None)
+    reviewed = _review_summary(gold)
     if as_json:
-        _print_json(report.summary())
+        _print_json({**report.summary(), **({"review": reviewed} if reviewed else {})})
     else:
         click.echo(report.format())
+        if reviewed:  # GOLD is a 'repotag review' labels file: how the suggestions fared with the reviewer
+            from .review import format_review_stats
+
+            click.echo("\n" + format_review_stats(reviewed))
     if chart is not None:
         write_chart(report, chart)
         click.echo(f"chart written to {chart}", err=True)
+
+
+def _review_summary(gold: Path) -> dict | None:
+    """Acceptance rate and per-tag corrections when ``gold`` holds review decisions, else ``None``."""
+    from .review import read_decisions, review_stats
+
+    try:
+        stats = review_stats(read_decisions(gold).values())
+    except RepotagError:
+        return None  # gold in another shape: read_tag_lists already accepted it
+    return stats if stats["reviewed"] else None
 
 
 def _report_table(reports: dict) -> str:
@@ -307,12 +324,14 @@ def _predict_for_eval(model: Path | None, readmes: Path):
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Ray: READMEs per batch.")
 @click.option("--ray-address", default=None, help="Ray: cluster address (default: start a local Ray).")
 @click.option("--max-tags", type=int, default=None, help="Most tags per README (default 3).")
+@click.option("--labels", "labels", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Reviewed labels ('repotag review'): their locked tags are kept, not tagged again.")
 @taxonomy_option
 @scores_option
 @scoring_options
 @handle_errors
 def batch(input_path, output, pattern, id_field, text_field, resume, workers, engine, batch_size, ray_address, max_tags,
-          taxonomy, scores, scoring):
+          labels, taxonomy, scores, scoring):
     """Tag a catalogue: JSONL/CSV/Parquet of {"id", "readme"}, a directory of READMEs, or '-' (JSONL on stdin).
 
     \b
@@ -326,19 +345,24 @@ def batch(input_path, output, pattern, id_field, text_field, resume, workers, en
         raise click.UsageError("--id-field and --text-field must name different columns")
     settings = Settings.from_env(**scoring)
     tax = Taxonomy.from_file(taxonomy) if taxonomy else None
+    locked = None
+    if labels is not None:
+        from .review import locked_tags
+
+        locked = locked_tags(labels, tax or Taxonomy.default())
     if engine == "ray":
         from .batch import run_ray
 
         summary = run_ray(input_path, output, settings=settings, taxonomy=tax, max_tags=max_tags,
                           concurrency=workers, batch_size=batch_size, address=ray_address, scores=scores,
-                          resume=resume, columns=(id_field, text_field))
+                          resume=resume, columns=(id_field, text_field), locked=locked)
     else:
         from .batch import count_records, run_batch
 
         with _progress(lambda: count_records(input_path, pattern)) as advance:
             summary = run_batch(input_path, output, settings=settings, taxonomy=tax, max_tags=max_tags,
                                 workers=workers, resume=resume, scores=scores, on_progress=advance, pattern=pattern,
-                                columns=(id_field, text_field))
+                                columns=(id_field, text_field), locked=locked)
     click.echo(summary.format(), err=True)
 
 
@@ -420,6 +444,51 @@ def serve(host: str, port: int, workers: int, api_key: str | None, api_key_file:
     if settings.llm_rate:
         settings = settings.with_overrides(llm_rate=settings.llm_rate / workers)  # the limit holds for all of them
     run_server(settings, host, port, workers)
+
+
+@main.command(short_help="Review suggestions in a local web page; decisions become labels.")
+@click.argument("results", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--readmes", type=click.Path(path_type=Path), required=True,
+              help="The batch input the results came from (JSONL, CSV, Parquet or a directory).")
+@click.option("--labels", type=click.Path(path_type=Path, dir_okay=False), default=Path("reviewed.jsonl"),
+              show_default=True, help="Decisions file (repotag train's format); reopening resumes from it.")
+@click.option("--port", type=int, default=8765, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--reviewer", default=None, help="Name written with each decision (default: your user name).")
+@click.option("--export", "export_format", type=click.Choice(["label-studio", "argilla"]), default=None,
+              help="Instead of serving, print the reviewed set as Label Studio or Argilla import JSON.")
+@taxonomy_option
+@model_option
+@handle_errors
+def review(results: Path, readmes: Path, labels: Path, port: int, reviewer: str | None, export_format: str | None,
+           taxonomy: Path | None, model: Path | None) -> None:
+    """Check the model's suggestions (least confident first), accept or correct them with the keyboard.
+
+    RESULTS is 'repotag batch --scores' output. Each decision is appended to --labels at once; the
+    model learns it for the rest of the session, and 'repotag train' and 'repotag batch --labels' use it.
+
+    \b
+    Example:  repotag review tags.jsonl --readmes catalogue.jsonl --labels reviewed.jsonl
+    """
+    require_extra("serve")
+    from .review import EXPORTS, ReviewSession, read_decisions
+
+    if export_format:
+        _print_json(EXPORTS[export_format](read_decisions(labels).values()))
+        return
+    tagger = _load_tagger({"model": model}, taxonomy)
+    session = ReviewSession(results, readmes, labels, tagger, reviewer)
+    import uvicorn
+
+    from .review._app import create_review_app
+    from .service import listening_socket
+
+    sock = listening_socket("127.0.0.1", port)  # a port in use is one error line, before anything starts
+    click.echo(f"reviewing {len(session.items)} READMEs ({len(session.decisions)} already reviewed) at "
+               f"http://127.0.0.1:{sock.getsockname()[1]}/ ; decisions go to {labels}", err=True)
+    if session.missing:
+        click.echo(f"{session.missing} results have no README in {readmes} and are left out", err=True)
+    config = uvicorn.Config(create_review_app(session), log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def _read_key(path: Path) -> str:

@@ -92,6 +92,7 @@ def _init_worker(options: dict, owned_process: bool = False) -> None:
     settings = options["settings"].with_overrides(threads=1)
     _WORKER.clear()  # with one worker this runs in the caller's process, run after run
     _WORKER["scores"] = options["scores"]
+    _WORKER["locked"] = options.get("locked")
     try:
         if owned_process:
             _WORKER["tagger"] = start_worker(settings, options["taxonomy"], options["max_tags"])
@@ -113,7 +114,7 @@ def _tag_chunk(chunk: list[SourceRecord]) -> tuple[list[str], int, Counter]:
         raise _WORKER["error"]
     backend = _WORKER["tagger"].backend
     before = Counter(backend.stats())
-    lines = result_lines(_WORKER["tagger"], chunk, _WORKER["scores"])
+    lines = result_lines(_WORKER["tagger"], chunk, _WORKER["scores"], _WORKER["locked"])
     errors = sum("error" in line for line in lines)
     counts = Counter(backend.stats())
     counts.subtract(before)
@@ -156,13 +157,15 @@ def run_batch(
     on_progress: Callable[[int], None] | None = None,
     pattern: str | None = None,
     columns: tuple[str, str] = COLUMNS,
+    locked: dict | None = None,
 ) -> BatchSummary:
     """Tag every record of ``input_path`` into the JSONL file ``output_path`` (``-``: standard output).
 
     ``settings`` gives the model and the default tag limit; ``max_tags`` is an explicit
     limit. Without ``resume`` an existing output is an error, so no work is overwritten.
     ``pattern`` chooses a directory input's files (default: README files); ``columns`` names the
-    input's id and README fields.
+    input's id and README fields. ``locked`` holds tags a person set, by record key
+    (:func:`repotag.review.locked_tags`): those records keep them instead of being tagged.
     """
     to_stdout = str(output_path) == STDOUT
     output = Path(output_path)
@@ -179,7 +182,7 @@ def run_batch(
     settings = settings or Settings()
     if settings.llm_rate:
         settings = settings.with_overrides(llm_rate=settings.llm_rate / workers)  # the limit holds for all of them
-    options = {"settings": settings, "taxonomy": taxonomy, "max_tags": max_tags, "scores": scores}
+    options = {"settings": settings, "taxonomy": taxonomy, "max_tags": max_tags, "scores": scores, "locked": locked}
     summary = BatchSummary()
     started = time.perf_counter()
     if not to_stdout:

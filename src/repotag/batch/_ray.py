@@ -26,7 +26,7 @@ class RayTagger:
     """Stateful ``map_batches`` class: one tagger per actor."""
 
     def __init__(self, settings: Settings, taxonomy: list | None, max_tags: int | None, scores: bool,
-                 skip: frozenset = frozenset()):
+                 skip: frozenset = frozenset(), locked: dict | None = None):
         from .._tagger import start_worker
         from .._taxonomy import Taxonomy
 
@@ -34,13 +34,14 @@ class RayTagger:
         self.tagger = start_worker(settings.with_overrides(threads=1), tax, max_tags)  # one core per actor
         self.scores = scores
         self.skip = skip  # resume keys already in the output
+        self.locked = locked  # tags a person set, by resume key
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         # A row's id comes back as given even when the record is unusable (validation drops bad ids).
         ids = [_plain(i) for i in batch["id"]]
         records = [validate_record({"id": i, "readme": r}, None) for i, r in zip(ids, batch["readme"])]
         kept = [i for i, record in enumerate(records) if record.id is None or record.key not in self.skip]
-        lines = result_lines(self.tagger, [records[i] for i in kept], self.scores)
+        lines = result_lines(self.tagger, [records[i] for i in kept], self.scores, self.locked)
         return {"id": [json.dumps(ids[i]) for i in kept], "result": [json.dumps(line, ensure_ascii=False) for line in lines]}
 
 
@@ -77,6 +78,7 @@ def run_ray(
     scores: bool = False,
     resume: bool = False,
     columns: tuple[str, str] = COLUMNS,
+    locked: dict | None = None,
 ) -> BatchSummary:
     """Tag ``input_path`` on Ray; ``address`` joins an existing cluster, else a local Ray starts.
 
@@ -117,6 +119,7 @@ def run_ray(
             "max_tags": max_tags,
             "scores": scores,
             "skip": skip,
+            "locked": locked,
         },
         batch_size=batch_size,
         batch_format="numpy",

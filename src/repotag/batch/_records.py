@@ -13,7 +13,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from .._errors import InputError
 from .._extras import require_extra
@@ -97,12 +97,22 @@ def validate_record(row: Any, number: int | None) -> SourceRecord:
         return SourceRecord(record_id, error=str(exc), line=number)
 
 
-def result_lines(tagger: "Tagger", records: list[SourceRecord], scores: bool) -> list[dict]:
-    """The output object of each record, in order: its tags, or its error."""
+def result_lines(tagger: "Tagger", records: list[SourceRecord], scores: bool,
+                 locked: Mapping[str, list] | None = None) -> list[dict]:
+    """The output object of each record, in order: its tags, or its error.
+
+    A record in ``locked`` (tags a person set, by record key) keeps them, marked ``"locked": true``,
+    and is not tagged again.
+    """
     from .._tagger import Record
 
     lines: list[dict] = [{} for _ in records]
-    good = [i for i, r in enumerate(records) if r.error is None]
+    locked = locked or {}
+    for i, record in enumerate(records):
+        if record.error is None and record.key in locked:
+            tags = [{**tag.to_dict(), **({"score": 1.0} if scores else {})} for tag in locked[record.key]]
+            lines[i] = {"id": record.id, "tags": tags, "locked": True}
+    good = [i for i, r in enumerate(records) if r.error is None and r.key not in locked]
     results = tagger.tag_many((Record(records[i].readme, records[i].id) for i in good), errors="record")
     for i, result in zip(good, results):
         lines[i] = result.to_dict(scores)

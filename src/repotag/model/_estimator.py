@@ -311,6 +311,37 @@ class TagModel:
             result[:, zero_columns] = self.zero_shot_proba(embeddings, texts)
         return result
 
+    def remember(self, embeddings: np.ndarray, labels: Sequence[Sequence[str]], weight: float | None = None) -> None:
+        """Add labelled documents to the neighbour memory (in this process only): they vote from now on.
+
+        ``weight`` defaults to the heaviest weight already in memory: a person's label counts at least
+        as much as any training document's.
+        """
+        if self.memory is None:
+            return  # a model without neighbour vote has nothing to add to
+        targets = self.targets(labels).astype(np.uint8)
+        weight = float(self.memory_weights.max()) if weight is None else weight
+        self.memory = np.vstack([self.memory, np.asarray(embeddings, dtype=np.float32)])
+        self.memory_labels = np.vstack([self.memory_labels, targets])
+        self.memory_weights = np.concatenate([self.memory_weights, np.full(len(targets), weight, np.float32)])
+
+    def phrases(self, document: str, keys: Sequence[str], top: int = 3) -> dict[str, list[str]]:
+        """The words and word pairs of ``document`` that most raise each tag's head (by tag key)."""
+        if self.lexical is None or not self.is_trained:
+            return {key: [] for key in keys}
+        (indices, values), = self.lexical.transform_rows([document])
+        dimension = self.coef.shape[1] - self.lexical.size
+        index = {key: j for j, key in enumerate(self.tags)}
+        found = {}
+        for key in keys:
+            if key not in index or not len(indices):
+                found[key] = []
+                continue
+            contribution = values * self.coef[index[key], dimension + indices]
+            best = [i for i in np.argsort(-contribution)[:top] if contribution[i] > 0]
+            found[key] = self.lexical.terms(indices[best])
+        return found
+
     def remember_training_ids(self, ids: Sequence[Any]) -> None:
         """Keep hashes of the ids this model was trained on (8 bytes each; the ids themselves are not stored)."""
         self.training_ids = np.unique(np.array([_id_hash(i) for i in ids], dtype=np.uint64))

@@ -119,6 +119,13 @@ class SentenceEncoder:
         """READMEs encoded at once by :meth:`encode`: one per allowed thread (``threads``, or every core)."""
         return max(1, min(self.threads or os.cpu_count() or 1, MAX_PARALLEL_RUNS))
 
+    def read_chars(self, text: str) -> int:
+        """How many characters of ``text`` fit the token budget: the part of it the encoder reads."""
+        if self._session is None:
+            self._load()
+        offsets = self._tokenizer.encode(text[: self.max_tokens * 12]).offsets
+        return max((end for _, end in offsets), default=0)
+
     @property
     def dimension(self) -> int:
         if self._session is None:
@@ -251,6 +258,12 @@ class LexicalFeatures:
             norm = np.sqrt(np.sum(values * values))
             rows.append((indices, (values / norm if norm else values).astype(np.float32)))
         return rows
+
+    def terms(self, indices: Sequence[int]) -> list[str]:
+        """The words or word pairs at these feature indices."""
+        if getattr(self, "_terms", None) is None:
+            self._terms = sorted(self._vocabulary, key=self._vocabulary.get)
+        return [self._terms[int(i)] for i in indices]
 
     def state(self) -> "tuple[dict, np.ndarray]":
         """JSON-able settings and vocabulary, and the idf weights."""
