@@ -233,6 +233,30 @@ def test_kill_at_a_random_point_then_resume_gives_every_id_once(tmp_path):
     assert {r["id"]: r["tags"] for r in resumed} == expected
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("stop, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_sigterm_or_ctrl_c_ends_batch_with_one_line_and_resume_finishes(tmp_path, stop, code, word):
+    count = 3_000
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": f"id-{i}", "readme": readme(i)} for i in range(count)])
+    output = tmp_path / "out.jsonl"
+    command = [sys.executable, "-m", "repotag", "batch", str(source), "--workers", "2", "-o", str(output)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not output.exists() or output.stat().st_size < 200 * 60):
+        time.sleep(0.05)
+    if stop == signal.SIGINT:
+        os.killpg(process.pid, stop)  # Ctrl-C reaches the whole process group, workers included
+    else:
+        process.send_signal(stop)  # kill PID: the parent only
+    _, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stderr) == (
+        code, f"repotag: error: {word}: the results written so far are kept; --resume continues from them\n")
+    subprocess.run(command + ["--resume"], check=True, capture_output=True)
+    ids = [r["id"] for r in lines(output)]
+    assert sorted(ids) == sorted(f"id-{i}" for i in range(count))
+
+
 def test_count_records(tmp_path):
     from repotag.batch import count_records
 

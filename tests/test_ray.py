@@ -62,14 +62,24 @@ def test_ray_input_errors(local_ray, tmp_path):
         run_ray(tmp_path / "missing.jsonl", tmp_path / "o2.jsonl")
 
 
-def test_ray_actor_start_up_error_is_one_clear_error(local_ray, tmp_path):
-    from repotag import RepotagError
+def test_ray_start_up_errors_are_one_clear_error_before_any_actor(local_ray, tmp_path):
+    import shutil
+
+    from repotag import RepotagError, Settings
+    from repotag.model import bundled_model_dir
 
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "readme": readme(1)}])
     with pytest.raises(RepotagError) as info:
         run_ray(source, tmp_path / "o.jsonl", max_tags=91)
-    message = str(info.value)
-    assert message == "Ray job failed: max_tags 91 exceeds the taxonomy size (90 tags)"
+    assert str(info.value) == "max_tags 91 exceeds the taxonomy size (90 tags)"
+    damaged = tmp_path / "model"
+    shutil.copytree(bundled_model_dir(), damaged)
+    with open(damaged / "weights.npz", "r+b") as weights:
+        weights.truncate(1000)
+    with pytest.raises(RepotagError) as info:
+        run_ray(source, tmp_path / "o2.jsonl", settings=Settings(model=damaged))
+    assert str(info.value) == (f"model in {damaged} is damaged or unreadable: BadZipFile: File is not a zip file")
+    assert not (tmp_path / "o2.jsonl").exists()
 
 
 def test_ray_resume_tags_only_what_is_missing(local_ray, tmp_path):

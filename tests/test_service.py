@@ -176,13 +176,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(*args: str) -> tuple[subprocess.Popen, str]:
+def start_server(*args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
     """A real `repotag serve` on a free port, once it answers /healthz."""
+    import os
+
     import httpx
 
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "repotag", "serve", "--port", str(port), *args],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -247,7 +249,9 @@ def test_openai_client_against_live_server(server, shared):
 def test_schemathesis_finds_no_server_errors(server):
     done = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", server + "/openapi.json", "--checks", "not_a_server_error",
-         "--max-examples", "25", "--header", "Authorization: Bearer test-key", "--request-timeout", "30"],
+         "--max-examples", "25", "--header", "Authorization: Bearer test-key", "--request-timeout", "30",
+         # Every code point, lone surrogates included (the default utf-8 codec leaves them out), and NUL bytes.
+         "--generation-codec", "unicode_escape", "--generation-allow-x00", "true"],
         capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:]
@@ -439,3 +443,48 @@ def test_an_llm_slower_than_the_request_timeout_is_a_504(llm_server):
         slow = api.post("/v1/tag", json={"readme": "a tool"})
     assert slow.status_code == 504 and slow.json()["error"]["message"] == (
         "the LLM server did not answer within 0.75s (1 try)")
+
+
+@pytest.mark.slow
+def test_half_open_connections_are_closed_and_a_stalled_body_is_a_408():
+    process, url = start_server(env={"REPOTAG_REQUEST_HEAD_TIMEOUT_S": "1", "REPOTAG_REQUEST_TIMEOUT_S": "2"})
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        for head in (b"", b"POST /v1/tag HTTP/1.1\r\nHost: x\r\n"):  # nothing, then half a head
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(head)
+                sock.settimeout(30)
+                assert sock.recv(100) == b""  # closed by the server, not held open
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100\r\n\r\n{\"readme\"")
+            sock.settimeout(30)
+            reply = b""
+            while not reply.endswith(b"}}"):  # the head and the body may come in separate segments
+                piece = sock.recv(1000)
+                if not piece:
+                    break
+                reply += piece
+            reply = reply.decode()
+        assert reply.startswith("HTTP/1.1 408 ")
+        assert reply.endswith('{"error":{"message":"request body not received within 2s","type":"invalid_request_error"}}')
+        import httpx
+
+        assert httpx.post(url + "/v1/tag", json={"readme": "a command-line tool"}).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_huge_numbers_are_4xx_or_echoed_exactly(tagger):
+    big = "1" + "0" * 400
+    with TestClient(create_app(Settings(), tagger=tagger)) as api:
+        def post(path, body):
+            return api.post(path, content=body, headers={"content-type": "application/json"})
+
+        limit = post("/v1/tag", '{"readme": "x", "max_tags": %s}' % big)
+        assert (limit.status_code, error_of(limit)) == (
+            422, "max_tags 100000... (401 digits) exceeds the taxonomy size (90 tags)")
+        assert post("/v1/tag", '{"readme": "x", "min_score": 1e400}').status_code == 422
+        echoed = post("/v1/tag", '{"readme": "a command-line tool", "id": %s}' % big)
+        assert echoed.status_code == 200 and echoed.text.startswith('{"id":%s,' % big)

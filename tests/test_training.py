@@ -33,7 +33,7 @@ def test_train_model_cross_validates_calibrates_and_learns():
 
 
 def test_too_few_documents_skip_cross_validation():
-    result = train_model(TAX, documents()[:4], folds=3)
+    result = train_model(TAX, documents()[::5], folds=3)  # 4 READMEs, three tags
     assert result.report is None and result.model.is_trained
 
 
@@ -62,7 +62,10 @@ def test_read_labelled_keeps_each_annotators_answer(tmp_path):
     [("{bad", "labels.jsonl:1: expected a JSON object with 'readme' and 'tags'"),
      ('{"readme": "x", "tags": ["jazz"]}', "labels.jsonl:1: tag 'jazz' is not in the taxonomy"),
      ('{"readme": "x", "tags": [], "annotators": ["cli"]}', "labels.jsonl:1: 'annotators' must be a list of tag lists"),
-     ('{"readme": "x", "tags": [], "annotators": [["jazz"]]}', "labels.jsonl:1: tag 'jazz' is not in the taxonomy")],
+     ('{"readme": "x", "tags": [], "annotators": [["jazz"]]}', "labels.jsonl:1: tag 'jazz' is not in the taxonomy"),
+     ('{"readme": 5, "tags": ["cli"]}', "labels.jsonl:1: 'readme' must be a string"),
+     ('{"readme": ["a"], "tags": ["cli"]}', "labels.jsonl:1: 'readme' must be a string"),
+     ('{"readme": "x", "tags": "cli"}', "labels.jsonl:1: 'tags' must be a list of tag names")],
 )
 def test_read_labelled_errors(tmp_path, line, message):
     path = tmp_path / "labels.jsonl"
@@ -110,3 +113,26 @@ def test_nested_predictions_apply_the_users_floor():
     assert nested_predictions(proba, gold, list(range(10)), TAX, per_tag=True, folds=5) == {i: ["database"] for i in range(10)}
     floored = nested_predictions(proba, gold, list(range(10)), TAX, per_tag=True, folds=5, min_score=0.5)
     assert floored == {**{i: ["database"] for i in range(10)}, 3: []}
+
+
+def test_empty_readmes_are_left_out_and_said(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"readme": "  ", "tags": ["cli"]}\n{"readme": "a cli", "tags": ["cli"]}\n')
+    said = []
+    assert [d.tags for d in read_labelled(path, TAX, on_skip=said.append)] == [["cli"]]
+    assert said == [f"{path}:1: empty README left out"]
+
+
+def test_the_same_tags_everywhere_is_one_clear_error():
+    from repotag import ModelError
+
+    same = [LabelledDocument(i, f"tool {i}", ["cli"]) for i in range(6)]
+    with pytest.raises(ModelError, match=r"^every labelled README has the same tags \(cli\): nothing to tell apart"):
+        train_model(TAX, same, folds=3)
+
+
+def test_a_tag_on_every_example_is_always_given():
+    both = [LabelledDocument(d.id, d.text, sorted({"cli", *d.tags})) for d in documents()]
+    model = train_model(TAX, both, folds=3).model
+    assert "cli" in model.trained_tags
+    assert model.predict_proba(["a chess game"])[0][TAX.keys.index("cli")] > 0.9

@@ -42,8 +42,10 @@ class Settings:
     max_body_bytes: int = 2_000_000
     #: Service: most items in one ``/v1/tag/batch`` request.
     max_batch_items: int = 64
-    #: Service: seconds a request may take before it is answered 503.
+    #: Service: seconds a request may take before it is answered 503 (its body arriving: 408).
     request_timeout_s: float = 30.0
+    #: Service: seconds a connection may take to send a whole request head before it is closed.
+    request_head_timeout_s: float = 10.0
     #: Service: bearer token required on every API call, if set.
     api_key: Optional[str] = field(default=None, repr=False)
     #: LLM backend: the server's OpenAI-compatible base URL (``http://127.0.0.1:8080/v1``).
@@ -85,6 +87,7 @@ class Settings:
         _require(self.max_body_bytes >= 1024, "max_body_bytes must be at least 1024")
         _require(self.max_batch_items >= 1, "max_batch_items must be at least 1")
         _require(self.request_timeout_s > 0, "request_timeout_s must be positive")
+        _require(self.request_head_timeout_s > 0, "request_head_timeout_s must be positive")
         _require(self.api_key is None or len(self.api_key) > 0, "api_key must not be empty")
         if self.llm_cache is not None and not isinstance(self.llm_cache, Path):
             object.__setattr__(self, "llm_cache", Path(self.llm_cache))
@@ -131,6 +134,7 @@ _CASTS = {
     "max_body_bytes": int,
     "max_batch_items": int,
     "request_timeout_s": float,
+    "request_head_timeout_s": float,
     "api_key": str,
     "llm_base_url": str,
     "llm_model": str,

@@ -34,7 +34,8 @@ def check_max_tags(max_tags: Any, taxonomy: Taxonomy) -> int:
     if max_tags < 1:
         raise ConfigError("max_tags must be at least 1")
     if max_tags > len(taxonomy):
-        raise ConfigError(f"max_tags {max_tags} exceeds the taxonomy size ({len(taxonomy)} tags)")
+        shown = max_tags if max_tags < 10**9 else f"{str(max_tags)[:6]}... ({len(str(max_tags))} digits)"
+        raise ConfigError(f"max_tags {shown} exceeds the taxonomy size ({len(taxonomy)} tags)")
     return max_tags
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -209,7 +210,11 @@ def train(labels: Path, taxonomy: Path, output: Path, folds: int, as_json: bool)
         raise click.BadParameter("must be at least 2", param_hint="--folds")
     require_extra("train")
     tax = Taxonomy.from_file(taxonomy)
-    documents = read_labelled(labels, tax)
+    skipped: list[str] = []
+    documents = read_labelled(labels, tax, on_skip=skipped.append)
+    if skipped:
+        click.echo(f"repotag: {len(skipped)} labelled READMEs have no text and are left out ({skipped[0]}"
+                   f"{', ...' if len(skipped) > 1 else ''})", err=True)
     # Zero-shot calibration learnt on the default model's data carries over.
     defaults = TagModel.load()
     result = train_model(tax, documents, folds=folds, zero_shot=defaults.calibration.zero_shot,
@@ -350,20 +355,41 @@ def batch(input_path, output, pattern, id_field, text_field, resume, workers, en
         from .review import locked_tags
 
         locked = locked_tags(labels, tax or Taxonomy.default())
+    # SIGTERM (kill, a scheduler stopping the job) ends the run like Ctrl-C: the worker pool is shut
+    # down first, so no worker is left writing into a closed pipe (70 lines of tracebacks before).
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        summary = _run_batch_engine(engine, input_path, output, settings, tax, max_tags, workers, batch_size,
+                                    ray_address, scores, resume, id_field, text_field, pattern, locked)
+    except KeyboardInterrupt as stop:
+        code = 143 if isinstance(stop, _Terminated) else 130
+        _fail(f"{'terminated' if code == 143 else 'interrupted'}: the results written so far are kept; "
+              "--resume continues from them", code)
+    click.echo(summary.format(), err=True)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread is, so that clean-up runs."""
+
+
+def _raise_terminated(*_):
+    raise _Terminated()
+
+
+def _run_batch_engine(engine, input_path, output, settings, tax, max_tags, workers, batch_size, ray_address, scores,
+                      resume, id_field, text_field, pattern, locked):
     if engine == "ray":
         from .batch import run_ray
 
-        summary = run_ray(input_path, output, settings=settings, taxonomy=tax, max_tags=max_tags,
-                          concurrency=workers, batch_size=batch_size, address=ray_address, scores=scores,
-                          resume=resume, columns=(id_field, text_field), locked=locked)
-    else:
-        from .batch import count_records, run_batch
+        return run_ray(input_path, output, settings=settings, taxonomy=tax, max_tags=max_tags,
+                       concurrency=workers, batch_size=batch_size, address=ray_address, scores=scores,
+                       resume=resume, columns=(id_field, text_field), locked=locked)
+    from .batch import count_records, run_batch
 
-        with _progress(lambda: count_records(input_path, pattern)) as advance:
-            summary = run_batch(input_path, output, settings=settings, taxonomy=tax, max_tags=max_tags,
-                                workers=workers, resume=resume, scores=scores, on_progress=advance, pattern=pattern,
-                                columns=(id_field, text_field), locked=locked)
-    click.echo(summary.format(), err=True)
+    with _progress(lambda: count_records(input_path, pattern)) as advance:
+        return run_batch(input_path, output, settings=settings, taxonomy=tax, max_tags=max_tags,
+                         workers=workers, resume=resume, scores=scores, on_progress=advance, pattern=pattern,
+                         columns=(id_field, text_field), locked=locked)
 
 
 class _progress:
@@ -481,13 +507,15 @@ def review(results: Path, readmes: Path, labels: Path, port: int, reviewer: str 
 
     from .review._app import create_review_app
     from .service import listening_socket
+    from .service._app import http_protocol
 
     sock = listening_socket("127.0.0.1", port)  # a port in use is one error line, before anything starts
     click.echo(f"reviewing {len(session.items)} READMEs ({len(session.decisions)} already reviewed) at "
                f"http://127.0.0.1:{sock.getsockname()[1]}/ ; decisions go to {labels}", err=True)
     if session.missing:
         click.echo(f"{session.missing} results have no README in {readmes} and are left out", err=True)
-    config = uvicorn.Config(create_review_app(session), log_level="warning")
+    config = uvicorn.Config(create_review_app(session), log_level="warning",
+                            http=http_protocol(Settings.from_env().request_head_timeout_s))
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -105,6 +105,10 @@ def _init_worker(options: dict, owned_process: bool = False) -> None:
 
 
 def _init_pool_worker(options: dict) -> None:
+    import signal
+
+    # Ctrl-C reaches the whole process group: only the parent acts on it, and shuts the pool down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _init_worker(options, owned_process=True)
 
 

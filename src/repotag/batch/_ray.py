@@ -98,6 +98,11 @@ def run_ray(
     if not _is_remote(target) and Path(target).exists() and not (resume and streamed):
         raise InputError(f"{target} exists: pass --resume to continue it, or choose another output")
     skip = frozenset(completed_keys(Path(target))) if resume else frozenset()
+    # The model is loaded here first: a damaged model or a bad option is one error line now,
+    # not a Ray job whose every actor fails with a traceback.
+    from .._tagger import Tagger
+
+    Tagger.load(taxonomy=taxonomy, max_tags=max_tags, settings=settings or Settings())
     started = time.perf_counter()
     if not ray.is_initialized():
         ray.init(address=address, num_cpus=None if address else concurrency, include_dashboard=False,

@@ -239,7 +239,10 @@ class TagModel:
         self.intercept = np.full(len(self.tags), -30.0, dtype=np.float32)
         for j, (coef, intercept) in zip(trained, heads):
             self.coef[j], self.intercept[j] = coef, intercept
-        self.trained_tags = [self.tags[j] for j in trained]
+        # A tag on every training document has no counter-example to learn from: it is always given.
+        always = [j for j in range(len(self.tags)) if shares[:, j].min() >= 1]
+        self.intercept[always] = 30.0
+        self.trained_tags = [self.tags[j] for j in sorted(trained + always)]
         if self.params.neighbor_mix > 0:
             self.memory = np.asarray(embeddings, dtype=np.float32)
             self.memory_labels = targets.astype(np.uint8)

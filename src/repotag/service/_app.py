@@ -58,6 +58,13 @@ def create_app(settings: Settings | None = None, tagger=None) -> FastAPI:
     return app
 
 
+def http_protocol(head_timeout_s: float):
+    """The protocol uvicorn runs: h11 with a limit on how long a request head may take (picklable for workers)."""
+    from ._protocol import HeadTimeoutH11
+
+    return functools.partial(HeadTimeoutH11, head_timeout_s=head_timeout_s)
+
+
 def run_server(settings: Settings, host: str, port: int, workers: int = 1, log_level: str = "info") -> None:
     """Serve the app with uvicorn in ``workers`` processes; each builds it from the same ``settings``."""
     import uvicorn
@@ -71,7 +78,8 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1, log_l
     if workers == 1:
         sock.close()
         factory = functools.partial(create_app, settings, tagger)
-        uvicorn.run(factory, factory=True, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+        uvicorn.run(factory, factory=True, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5,
+                    http=http_protocol(settings.request_head_timeout_s))
         return
     del tagger  # it was the check; each worker process loads its own
     # A partial of a module-level function and a frozen dataclass pickles into spawned workers:
@@ -86,7 +94,7 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1, log_l
     from ._guard import MULTIPROCESS_DIR
 
     config = uvicorn.Config(factory, factory=True, host=host, port=port, workers=workers, log_level=log_level,
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, http=http_protocol(settings.request_head_timeout_s))
     print(f"repotag serving on http://{host}:{port} with {workers} workers", flush=True)
     # prometheus_client reads this variable when it is imported, so it reaches the workers through
     # the environment: one scrape then counts every process, not the one that answered.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import threading
@@ -81,6 +82,17 @@ class Metrics:
         return generate_latest(registry)
 
 
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The whole body, or ``None`` once it passes ``limit`` bytes."""
+    pieces, size = [], 0
+    async for piece in request.stream():
+        size += len(piece)
+        if size > limit:
+            return None
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
 class GuardMiddleware(BaseHTTPMiddleware):
     """Body size limit, API key check and metrics, before any route runs."""
 
@@ -108,14 +120,15 @@ class GuardMiddleware(BaseHTTPMiddleware):
             if int(declared) > limit:
                 return error_response(413, too_large)
         if request.method in ("POST", "PUT", "PATCH"):
-            # The bytes actually received are counted, whatever the headers claim.
-            pieces, size = [], 0
-            async for piece in request.stream():
-                size += len(piece)
-                if size > limit:
-                    return error_response(413, too_large)
-                pieces.append(piece)
-            request._body = b"".join(pieces)
+            # The bytes actually received are counted, whatever the headers claim; a body that
+            # stops arriving ends the request instead of holding it open.
+            try:
+                body = await asyncio.wait_for(_read_body(request, limit), self.settings.request_timeout_s)
+            except asyncio.TimeoutError:
+                return error_response(408, f"request body not received within {self.settings.request_timeout_s:g}s")
+            if body is None:
+                return error_response(413, too_large)
+            request._body = body
         public = request.url.path in PUBLIC_PATHS or request.url.path.startswith(PUBLIC_PREFIX)
         if self.settings.api_key and not public:
             given = request.headers.get("authorization", "")

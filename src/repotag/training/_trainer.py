@@ -39,15 +39,25 @@ class LabelledDocument:
     annotations: list[list[str]] | None = None
 
 
-def read_labelled(path: str | Path, taxonomy: Taxonomy) -> list[LabelledDocument]:
+def read_labelled(path: str | Path, taxonomy: Taxonomy,
+                  on_skip: Callable[[str], None] | None = None) -> list[LabelledDocument]:
     """Read ``{"id", "readme", "tags"}`` JSONL lines; tags are names (or ``{"name"}`` objects) of ``taxonomy``.
 
     An optional ``"annotators"`` field (each annotator's own tag list) lets the heads learn how
-    many annotators chose each tag.
+    many annotators chose each tag. A README with no text is left out (``on_skip`` hears why);
+    fields of the wrong type are an :class:`InputError` naming the line.
     """
     documents = []
     for number, row in read_json_lines(path, ("readme", "tags")):
         where = f"{path}:{number}"
+        if not isinstance(row["readme"], str):
+            raise InputError(f"{where}: 'readme' must be a string")
+        if not isinstance(row["tags"], list):
+            raise InputError(f"{where}: 'tags' must be a list of tag names")
+        if not row["readme"].strip():
+            if on_skip:
+                on_skip(f"{where}: empty README left out")
+            continue
         answers = row.get("annotators")
         if answers is not None and not (isinstance(answers, list) and all(isinstance(a, list) for a in answers)):
             raise InputError(f"{where}: 'annotators' must be a list of tag lists")
@@ -253,6 +263,9 @@ class Trainer:
         labels = [d.tags for d in documents]
         if not any(labels):
             raise ModelError("no document has a tag: nothing to learn")
+        if len({frozenset(tags) for tags in labels}) == 1:
+            raise ModelError(f"every labelled README has the same tags ({', '.join(labels[0])}): nothing to tell "
+                             "apart; add READMEs with other tags")
         weights = np.array([d.weight for d in documents])
         annotations = [d.annotations for d in documents]
         if embeddings is None:
