@@ -195,6 +195,11 @@ def test_train_then_tag_and_eval_with_the_model(tmp_path):
     (tmp_path / "unseen-gold.jsonl").write_text(json.dumps({"id": "new", "tags": ["game"]}) + "\n")
     code, _, err = run("eval", model, tmp_path / "unseen-gold.jsonl", "--readmes", unseen)
     assert code == 0 and "warning" not in err
+    code, out, err = run("eval", model, labels, "--cv", "3", "--json")  # honest, on the model's own labels
+    assert code == 0 and json.loads(out)["count"] == 12 and "repotag: cross-validation: fold 3 of 3" in err
+    code, _, err = run("eval", "default", labels, "--cv", "3")
+    assert code == 2 and err.startswith("repotag: error: --cv retrains a model directory from 'repotag train' on its "
+                                        "labels; the default model's training data is not shipped")
 
 
 def test_eval_of_a_predictions_file_writes_a_chart(tmp_path):

@@ -41,6 +41,11 @@ def handle_errors(command: Callable) -> Callable:
     return wrapper
 
 
+def _say(message: str) -> None:
+    """A progress line on standard error."""
+    click.echo(f"repotag: {message}", err=True)
+
+
 def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False))
 
@@ -218,7 +223,7 @@ def train(labels: Path, taxonomy: Path, output: Path, folds: int, as_json: bool)
     # Zero-shot calibration learnt on the default model's data carries over.
     defaults = TagModel.load()
     result = train_model(tax, documents, folds=folds, zero_shot=defaults.calibration.zero_shot,
-                         progress=lambda message: click.echo(f"repotag: {message}", err=True))
+                         progress=_say)
     result.model.save(output)
     trained = len(result.model.trained_tags)
     click.echo(f"trained {trained} of {len(tax)} tags on {len(documents)} READMEs "
@@ -245,13 +250,20 @@ def train(labels: Path, taxonomy: Path, output: Path, folds: int, as_json: bool)
               help="READMEs JSONL to tag when PRED_OR_MODEL is a model (default: readmes.jsonl beside GOLD).")
 @click.option("--chart", type=click.Path(path_type=Path), default=None, help="Write a PNG chart here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the headline metrics as JSON.")
+@click.option("--cv", "folds", type=int, default=None,
+              help="Score a model directory honestly on its own training labels: retrain its recipe K times, each "
+                   "fold scored by a model that never saw it (GOLD in 'repotag train' format).")
 @handle_errors
-def evaluate(predictions: str, gold: Path, readmes: Path | None, chart: Path | None, as_json: bool) -> None:
+def evaluate(predictions: str, gold: Path, readmes: Path | None, chart: Path | None, as_json: bool,
+             folds: int | None) -> None:
     """Score predictions (JSONL of {"id", "tags"}) or a model ('default' or a directory) against GOLD."""
     from .evaluation import TaggingEvaluator, read_tag_lists, write_chart
 
     if chart is not None:
         require_extra("eval")  # before any work, not after it
+    if folds is not None:
+        _cross_validate(predictions, gold, folds, as_json)
+        return
     gold_tags, _ = read_tag_lists(gold)
     source = Path(predictions)
     if predictions == "default" or source.is_dir():
@@ -274,6 +286,35 @@ def evaluate(predictions: str, gold: Path, readmes: Path | None, chart: Path | N
     if chart is not None:
         write_chart(report, chart)
         click.echo(f"chart written to {chart}", err=True)
+
+
+def _cross_validate(model: str, labels: Path, folds: int, as_json: bool) -> None:
+    """``eval --cv K``: the model's own recipe (hyper-parameters, encoder, taxonomy) retrained K times on ``labels``."""
+    from dataclasses import asdict
+
+    if folds < 2:
+        raise click.BadParameter("must be at least 2", param_hint="--cv")
+    if model == "default" or not Path(model).is_dir():
+        raise click.UsageError("--cv retrains a model directory from 'repotag train' on its labels; the default "
+                               "model's training data is not shipped: its cross-validated scores come from "
+                               "scripts/evaluate_dev.py (README, Accuracy)")
+    require_extra("train")
+    from .model import TagModel
+    from .training import read_labelled, train_model
+
+    trained = TagModel.load(model)
+    taxonomy = _load_tagger({"model": Path(model)}).taxonomy
+    documents = read_labelled(labels, taxonomy)
+    result = train_model(taxonomy, documents, folds=folds, encoder=trained.encoder,
+                         zero_shot=trained.calibration.zero_shot, progress=_say, **asdict(trained.params))
+    if result.nested_report is None:
+        raise click.UsageError(f"too few READMEs to cross-validate ({len(documents)}, need {2 * folds})")
+    if as_json:
+        _print_json(result.nested_report.summary())
+    else:
+        click.echo(f"{folds}-fold cross-validation of {model}'s recipe on {labels}; thresholds chosen on other "
+                   "folds only\n")
+        click.echo(result.nested_report.format())
 
 
 def _review_summary(gold: Path) -> dict | None:
