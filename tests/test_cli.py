@@ -252,3 +252,23 @@ def test_progress_says_loading_model_until_the_first_readme_then_counts_on_its_o
     assert "tagging" in screen.getvalue() and "4/4" in screen.getvalue()
     with _progress(lambda: 4) as advance:  # not a terminal (pytest captures stderr): no bar at all
         assert advance is None
+
+
+def test_eval_reports_chinese_or_mixed_readmes_apart(tmp_path):
+    readmes = tmp_path / "readmes.jsonl"
+    rows = [{"id": "zh/mall", "readme": "# mall\n\nmall项目是一套电商系统，包括前台商城系统及后台管理系统。"},
+            {"id": "en/cli", "readme": "# tool\n\nA command-line tool."},
+            {"id": "en/game", "readme": "# game\n\nA video game."}]
+    readmes.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"id": "zh/mall", "tags": ["ecommerce"]}\n{"id": "en/cli", "tags": ["cli"]}\n'
+                    '{"id": "en/game", "tags": ["game"]}\n')
+    predicted = tmp_path / "pred.jsonl"
+    predicted.write_text('{"id": "zh/mall", "tags": ["ai"]}\n{"id": "en/cli", "tags": ["cli"]}\n'
+                         '{"id": "en/game", "tags": ["game"]}\n')
+    code, out, _ = run("eval", predicted, gold, "--readmes", readmes)
+    assert code == 0
+    assert out.splitlines()[-3:] == ["Chinese or mixed (1 READMEs): micro-F1 0.000, example-F1 0.000, top-1 hit 0.000", "",
+                                     "other (2 READMEs): micro-F1 1.000, example-F1 1.000, top-1 hit 1.000"]
+    code, out, _ = run("eval", predicted, gold, "--readmes", readmes, "--json")
+    assert json.loads(out)["subsets"]["Chinese or mixed"]["count"] == 1

@@ -275,10 +275,15 @@ def evaluate(predictions: str, gold: Path, readmes: Path | None, chart: Path | N
         _fail(f"{predictions}: neither a predictions file, a model directory nor 'default'")
     report = TaggingEvaluator(gold_tags)(predicted, scores or None)
     reviewed = _review_summary(gold)
+    subsets = _language_subsets(gold_tags, predicted, readmes or gold.parent / "readmes.jsonl")
     if as_json:
-        _print_json({**report.summary(), **({"review": reviewed} if reviewed else {})})
+        _print_json({**report.summary(), **({"review": reviewed} if reviewed else {}),
+                     **({"subsets": subsets} if subsets else {})})
     else:
         click.echo(report.format())
+        for name, summary in subsets.items():
+            click.echo(f"\n{name} ({summary['count']} READMEs): micro-F1 {summary['micro_f1']:.3f}, "
+                       f"example-F1 {summary['example_f1']:.3f}, top-1 hit {summary['top1_hit']:.3f}")
         if reviewed:  # GOLD is a 'repotag review' labels file: how the suggestions fared with the reviewer
             from .review import format_review_stats
 
@@ -286,6 +291,28 @@ def evaluate(predictions: str, gold: Path, readmes: Path | None, chart: Path | N
     if chart is not None:
         write_chart(report, chart)
         click.echo(f"chart written to {chart}", err=True)
+
+
+def _language_subsets(gold: dict, predicted: dict, readmes: Path) -> dict:
+    """Scores of the Chinese or mixed READMEs (CJK in their opening) and of the others, when both are present."""
+    from .batch import read_records
+    from .evaluation import TaggingEvaluator
+    from .pipeline import CJK_README_SHARE, cjk_share, clean_readme
+
+    if not readmes.is_file():
+        return {}
+    chinese = set()
+    for record in read_records(readmes):
+        if record.error is None and record.id in gold and isinstance(record.readme, str):
+            if cjk_share(clean_readme(record.readme).text) >= CJK_README_SHARE:  # prose, not badges and HTML
+                chinese.add(record.id)
+    if not chinese or len(chinese) == len(gold):
+        return {}
+    subsets = {}
+    for name, ids in (("Chinese or mixed", chinese), ("other", set(gold) - chinese)):
+        report = TaggingEvaluator({i: gold[i] for i in ids})({i: predicted.get(i, []) for i in ids})
+        subsets[name] = report.summary()
+    return subsets
 
 
 def _cross_validate(model: str, labels: Path, folds: int, as_json: bool) -> None:

@@ -217,3 +217,15 @@ def clean_readme(text: str, max_chars: int = MAX_CLEAN_CHARS) -> CleanReadme:
     # Without a top-level heading there is no title: the body already leads with the
     # descriptive sentence, and a guessed title was usually a stray heading ("Features").
     return CleanReadme(title=title[:200], body=body_text)
+
+
+#: Han ideographs, kana and hangul: the scripts whose words are not separated by spaces.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+#: The share of CJK characters in a README's cleaned opening from which it counts as Chinese (or mixed).
+CJK_README_SHARE = 0.05
+
+
+def cjk_share(text: str, chars: int = 2000) -> float:
+    """The share of CJK characters among the non-space characters of the text's opening."""
+    opening = "".join(text[:chars].split())
+    return len(_CJK.findall(opening)) / len(opening) if opening else 0.0
