@@ -223,8 +223,12 @@ def test_min_score_lets_an_unrelated_readme_get_no_tag(tmp_path):
     tags.write_text('["CLI", "Python library", "HTTP service", "batch"]')
     code, out, _ = run("tag", readme, "--taxonomy", tags, "--id", "a", "--min-score", "0.5")
     assert (code, json.loads(out)) == (0, {"id": "a", "tags": []})
-    code, out, _ = run("tag", readme, "--taxonomy", tags, "--id", "a")
-    assert code == 0 and len(json.loads(out)["tags"]) == 1  # without it one tag is always given
+    code, out, _ = run("tag", readme, "--taxonomy", tags, "--id", "a")  # zero-shot tags: the 0.1 floor by default
+    assert (code, json.loads(out)) == (0, {"id": "a", "tags": []})
+    code, out, _ = run("tag", readme, "--taxonomy", tags, "--id", "a", "--min-score", "0")
+    assert code == 0 and len(json.loads(out)["tags"]) == 1  # at 0 one tag is always given
+    code, out, _ = run("tag", readme, "--id", "a")  # the model's own tags: no floor
+    assert code == 0 and json.loads(out)["tags"][0]["name"] == "mobile-app"
     code, _, err = run("tag", readme, "--min-score", "2")
     assert (code, err) == (2, "repotag: error: min_score must be between 0 and 1\n")
 

@@ -144,3 +144,21 @@ def test_min_score_comes_from_settings():
     loaded = Tagger.load(settings=Settings(backend="fixed", min_score=0.5))
     assert loaded.min_score == 0.5 and loaded.tag("anything").to_dict() == {"id": None, "tags": []}
     assert Settings.from_env({"REPOTAG_MIN_SCORE": "0.25"}).min_score == 0.25
+
+
+def test_the_backends_default_floor_applies_when_none_is_set():
+    class Cautious(FixedScores):
+        def default_min_score(self, taxonomy):
+            return 0.95 if len(taxonomy) < 5 else 0.0
+
+    cautious = Tagger(Cautious(SCORES, DecisionPolicy(0.05), taxonomy=TAX))
+    assert cautious.tag("t", id=1).to_dict() == {"id": 1, "tags": []}  # the backend's 0.95 for this small list
+    assert [t.tag.name for t in cautious.tag("t", min_score=0.0).tags] == ["cli", "rust", "ai"]  # the caller's wins
+    assert Tagger(Cautious(SCORES, taxonomy=TAX), min_score=0.0).tag("t").tags  # so does the tagger's
+
+
+def test_embedded_floor_is_zero_for_its_own_tags_and_point_one_for_zero_shot_ones(tagger):
+    from repotag.backends._embedded import ZERO_SHOT_MIN_SCORE
+
+    assert tagger.backend.default_min_score(Taxonomy.default()) == 0.0
+    assert tagger.backend.default_min_score(Taxonomy.from_json(["CLI", "batch"])) == ZERO_SHOT_MIN_SCORE == 0.1

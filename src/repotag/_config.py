@@ -28,7 +28,9 @@ class Settings:
     #: Most tags per README.
     max_tags: int = 3
     #: No tag scoring under this (0-1) is given, so a README nothing fits gets ``[]``; 0 always gives one.
-    min_score: float = 0.0
+    #: ``None``: the backend's default (embedded: 0 for the tags it was trained on, 0.1 when a taxonomy
+    #: brings tags it scores zero-shot).
+    min_score: Optional[float] = None
     #: Threads the encoder may use in one process; 0 lets the runtime decide.
     threads: int = 0
     #: The encoder's threads spin while they wait for work. Measured here: 52 vs 45 READMEs/s for a long
@@ -81,7 +83,7 @@ class Settings:
             object.__setattr__(self, "model", Path(self.model))
         _require(bool(self.backend), "backend must not be empty")
         _require(self.max_tags >= 1, "max_tags must be at least 1")
-        _require(0.0 <= self.min_score <= 1.0, "min_score must be between 0 and 1")
+        _require(self.min_score is None or 0.0 <= self.min_score <= 1.0, "min_score must be between 0 and 1")
         _require(self.threads >= 0, "threads must be 0 (automatic) or more")
         _require(self.batch_size >= 1, "batch_size must be at least 1")
         _require(self.max_body_bytes >= 1024, "max_body_bytes must be at least 1024")

@@ -97,12 +97,13 @@ class Tagger:
     """
 
     def __init__(self, backend: Backend, taxonomy: Taxonomy | None = None, max_tags: int | None = None,
-                 batch_size: int = 32, min_score: float = 0.0):
+                 batch_size: int = 32, min_score: float | None = None):
         self.backend = backend
         self.taxonomy = taxonomy or backend.taxonomy
         self.max_tags = resolve_max_tags(max_tags, 3, self.taxonomy)
         self.batch_size = batch_size
-        self.min_score = check_min_score(min_score)
+        #: The floor under which no tag is given; ``None``: the backend's default for each taxonomy.
+        self.min_score = None if min_score is None else check_min_score(min_score)
 
     @classmethod
     def load(
@@ -187,7 +188,10 @@ class Tagger:
     ) -> Iterator[TagResult]:
         taxonomy = taxonomy or self.taxonomy
         limit = resolve_max_tags(max_tags, self.max_tags, taxonomy)
-        floor = self.min_score if min_score is None else check_min_score(min_score)
+        if min_score is not None:
+            floor = check_min_score(min_score)
+        else:
+            floor = self.min_score if self.min_score is not None else self.backend.default_min_score(taxonomy)
         prepared: list[tuple[Any, Document | None, str | None]] = []  # (id, document or None, error)
         for item in items:
             record_id = _record_id(item)

@@ -72,8 +72,8 @@ _SCORING_OPTIONS = (
                  help="What scores READMEs: 'embedded' (default), 'llm' (an OpenAI-compatible server), 'cascade' "
                       "(embedded, and the LLM where unsure), or a backend registered under 'repotag.backends'."),
     click.option("--min-score", type=float, default=None,
-                 help="Give no tag scoring under this (0-1): a README nothing fits gets []. Default 0 (or "
-                      "REPOTAG_MIN_SCORE)."),
+                 help="Give no tag scoring under this (0-1): a README nothing fits gets []. Default: 0 for the "
+                      "model's own tags, 0.1 for tags it scores zero-shot (or REPOTAG_MIN_SCORE)."),
     click.option("--llm-base-url", default=None,
                  help="LLM: the server's OpenAI-compatible URL, e.g. http://127.0.0.1:8080/v1. Its key is read from "
                       "REPOTAG_LLM_API_KEY or OPENAI_API_KEY only."),

@@ -67,6 +67,10 @@ class Backend(ABC):
         """The tag list used when the caller gives none."""
         return Taxonomy.default()
 
+    def default_min_score(self, taxonomy: Taxonomy) -> float:
+        """The floor under which no tag is given when the caller sets none (0: there is always a tag)."""
+        return 0.0
+
     def stats(self) -> dict[str, float]:
         """Running totals of what the backend did (LLM calls, cache hits, repairs); none by default."""
         return {}

@@ -34,7 +34,7 @@ class CascadeBackend(Backend):
         settings = with_llm_options(settings, options, "cascade")
         first = EmbeddedBackend.load(settings, model=model)
         # A README the user's --min-score leaves untagged is one the model is unsure of, too.
-        return cls(first, LLMBackend.load(settings), max(settings.llm_below, settings.min_score))
+        return cls(first, LLMBackend.load(settings), max(settings.llm_below, settings.min_score or 0.0))
 
     @property
     def policy(self) -> DecisionPolicy:  # type: ignore[override]
@@ -43,6 +43,9 @@ class CascadeBackend(Backend):
     @property
     def taxonomy(self) -> Taxonomy:
         return self.first.taxonomy
+
+    def default_min_score(self, taxonomy: Taxonomy) -> float:
+        return self.first.default_min_score(taxonomy)
 
     def stats(self) -> dict[str, float]:
         with self._lock:
