@@ -12,7 +12,7 @@ from ._errors import BackendError, InputError, ModelError, RepotagError
 from ._prompt import TaggingPrompt, parse_prompt
 from ._rules import ScoredTag, check_min_score, resolve_max_tags
 from ._taxonomy import Taxonomy
-from .backends._base import Backend, Document
+from .backends._base import Backend, Document, row_policy
 from .pipeline._features import repository_name
 from .pipeline._reading import ReadmeSource, as_text
 
@@ -219,8 +219,7 @@ class Tagger:
             elif scores is None:  # empty text, or the backend abstains
                 yield TagResult(record_id, [])
             else:
-                policy = getattr(scores, "policy", None) or self.backend.policy
-                yield TagResult(record_id, policy.select(scores, taxonomy, limit, floor))
+                yield TagResult(record_id, row_policy(scores, self.backend).select(scores, taxonomy, limit, floor))
 
     def _scores(self, documents: list[Document], taxonomy: Taxonomy) -> list:
         """The backend's rows, held to the interface: one per document, one score per tag (or ``None``)."""

@@ -33,6 +33,11 @@ class PolicyScores(list):
         self.policy = policy
 
 
+def row_policy(row: Sequence[float], backend: "Backend") -> DecisionPolicy:
+    """The policy that decides a row: its own (:class:`PolicyScores`), else its backend's."""
+    return getattr(row, "policy", None) or backend.policy
+
+
 @dataclass(frozen=True)
 class Document:
     """A README ready to score: decoded, capped text, its id, and the repository name if known."""

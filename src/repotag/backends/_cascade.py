@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .._errors import RepotagError
 from .._rules import DecisionPolicy
 from .._taxonomy import Taxonomy
-from ._base import Backend, Document, Scores
+from ._base import Backend, Document, Scores, row_policy
 from ._llm import LLMBackend, with_llm_options
 
 if TYPE_CHECKING:
@@ -55,8 +55,7 @@ class CascadeBackend(Backend):
         """Whether the first backend's row goes to the second: no tag, or a top score under ``below``."""
         if isinstance(row, RepotagError) or row is None:
             return True
-        policy = getattr(row, "policy", None) or self.first.policy
-        return max(row, default=0.0) < self.below or not policy.select(row, taxonomy, 1)
+        return max(row, default=0.0) < self.below or not row_policy(row, self.first).select(row, taxonomy, 1)
 
     def score(self, documents: Sequence[Document], taxonomy: Taxonomy) -> list[Scores | RepotagError]:
         rows = list(self.first.score(documents, taxonomy))

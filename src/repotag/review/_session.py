@@ -167,23 +167,26 @@ class ReviewSession:
         keys = [s.tag.key for s in item.suggested]
         phrases = model.phrases(text, keys) if model is not None else {}
         decision = self.decisions.get(item.key)
+        similar = self._similar_reviewed(item, text)
         return {
             "key": item.key, "id": item.id, "name": item.name, "read": text[:read], "rest": text[read:],
             "confidence": item.confidence,
             "suggested": [{"name": s.tag.name, "score": round(s.score, 3), "phrases": phrases.get(s.tag.key, []),
-                           "neighbours": self._neighbours(item, s.tag.name)} for s in item.suggested],
+                           "neighbours": [self.items[k].name for k in similar
+                                          if s.tag.name in self.decisions[k]["tags"]][:2]}
+                          for s in item.suggested],
             "tags": decision["tags"] if decision else [s.tag.name for s in item.suggested],
             "locked": bool(decision),
         }
 
-    def _neighbours(self, item: Item, tag: str, count: int = 2) -> list[str]:
-        """Reviewed READMEs most like this one that a person gave ``tag``."""
-        if not self._reviewed_vectors:
+    def _similar_reviewed(self, item: Item, text: str) -> list[str]:
+        """Keys of the reviewed READMEs like this one (cosine at least 0.5), most alike first."""
+        model = self._model()
+        if model is None or not self._reviewed_vectors:
             return []
-        vector = self._vectors([item])[0]
+        vector = model.embed([text])[0]  # once per view, whatever the number of suggestions
         ranked = sorted(((float(v @ vector), k) for k, v in self._reviewed_vectors if k != item.key), reverse=True)
-        return [self.items[k].name for similarity, k in ranked
-                if similarity >= 0.5 and tag in self.decisions[k]["tags"]][:count]
+        return [k for similarity, k in ranked if similarity >= 0.5]
 
     # ---- learning from decisions -----------------------------------------------------------
     def _model(self):
@@ -191,15 +194,11 @@ class ReviewSession:
         model = getattr(self.tagger.backend, "model", None)
         return model if hasattr(model, "remember") else None
 
-    def _vectors(self, items: list[Item]):
-        model = self._model()
-        return model.embed([document_text(i.readme, i.name) for i in items]) if model is not None else []
-
     def _learn(self, items: list[Item]) -> None:
         model = self._model()
         if model is None or not items:
             return
-        vectors = self._vectors(items)
+        vectors = model.embed([document_text(i.readme, i.name) for i in items])
         model.remember(vectors, [self.decisions[i.key]["tags"] for i in items])
         self._reviewed_vectors += [(i.key, v) for i, v in zip(items, vectors)]
 
