@@ -103,8 +103,8 @@ DATA = ("{awesome} one-line project descriptions from 14 awesome lists (name + d
         "careful annotator under the tagging guideline; {train} more READMEs labelled from their first 6,000 characters "
         "by one annotator{train_use}; and the {dev} dev READMEs with gold tags (majority of three annotators), weighted "
         "x{dev_weight:g}, whose heads learn from each annotator's answer (a tag two of three chose is 2/3 positive). No dev or hidden-set repository is among the training rows.{encoder}")
-LIMITS = ("Chinese READMEs are read through the English MiniLM vocabulary and the English words they contain (see the "
-          "README's accuracy section for that subset). Tags with few examples (node-version, system-design, bitcoin, "
+LIMITS = ("Chinese text is read as English glosses (software terms, then CC-CEDICT, word by word), not translated: "
+          "word order and rare terms are lost (see the README's accuracy section for that subset). Tags with few examples (node-version, system-design, bitcoin, "
           "serverless) are the least reliable.")
 
 

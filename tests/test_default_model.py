@@ -92,3 +92,10 @@ def test_tiny_real_readmes(tagger, shared):
     for row in map(json.loads, lines):
         data = tagger.tag(row["readme"], row["id"]).to_dict()
         assert data["id"] == row["id"] and len(data["tags"]) <= 3
+
+
+def test_a_chinese_readme_is_read_for_its_meaning(tagger):
+    shop = "# mall\n\nmall项目是一套电商系统，包括前台商城系统及后台管理系统，基于Spring Boot实现。"
+    assert tagger.tag(shop).to_dict()["tags"][0]["name"] == "ecommerce"
+    course = "# 教程\n\n面向初学者的机器学习入门教程和学习资料合集。"
+    assert [t["name"] for t in tagger.tag(course).to_dict()["tags"]][:1] == ["learning-resource"]

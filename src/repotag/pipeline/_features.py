@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 from .. import _deadline as deadline
 from .._errors import ModelError
 from ._cleaning import clean_readme
+from ._glossary import gloss_chinese
 
 #: Most encoder runs side by side in one process (beyond the cores they only queue).
 MAX_PARALLEL_RUNS = 8
@@ -51,8 +52,10 @@ def _readable_name(name: str) -> str:
 
 
 def document_text(readme: str, name: str | None = None) -> str:
-    """The text the model reads: the repository name, then the cleaned README."""
-    cleaned = clean_readme(readme).text
+    """The text the model reads: the repository name, then the cleaned README, Chinese read as English."""
+    # Glossed before cleaning: the cleaner then drops glossed boilerplate sections as it does English ones
+    # (dev-zh micro-F1 0.61 glossing first, 0.52 glossing the cleaned text).
+    cleaned = clean_readme(gloss_chinese(readme)).text
     if name:
         return f"{_readable_name(name)}. {cleaned}".strip()
     return cleaned
