@@ -168,16 +168,21 @@ def test_train_then_tag_and_eval_with_the_model(tmp_path):
     model = tmp_path / "model"
     code, out, err = run("train", labels, "--taxonomy", tags, "-o", model, "--folds", "3")
     assert code == 0 and (model / "model.json").is_file() and (model / "MODEL_CARD.md").is_file(), err
-    assert err.splitlines()[:5] == ["repotag: encoding 12 READMEs", "repotag: cross-validation: fold 1 of 3",
+    assert err.splitlines()[:8] == ["repotag: encoding 12 READMEs", "repotag: scoring 12 READMEs with the base model",
+                                    "repotag: cross-validation: fold 1 of 3",
                                     "repotag: cross-validation: fold 2 of 3", "repotag: cross-validation: fold 3 of 3",
-                                    "repotag: fitting the final model on 12 READMEs"]
-    assert "trained 2 of 3 tags on 12 READMEs (1 zero-shot)" in err
+                                    "repotag: fitting the final model on 12 READMEs",
+                                    "repotag: 2 of 3 tags are scored by the base model: database, game",
+                                    f"trained 2 of 3 tags on 12 READMEs, 2 of them by the default model (1 zero-shot); "
+                                    f"saved to {model}"]
     table = out.splitlines()
     assert table[0] == "3-fold cross-validation; 'honest' chose the thresholds on other folds only"
     assert table[2].split() == ["micro_f1", "micro_precision", "micro_recall", "macro_f1", "example_f1", "top1_hit"]
     assert table[3].startswith("honest") and table[4].startswith("same folds")
-    code, out, _ = run("train", labels, "--taxonomy", tags, "-o", tmp_path / "m2", "--folds", "3", "--json")
+    code, out, err = run("train", labels, "--taxonomy", tags, "-o", tmp_path / "m2", "--folds", "3", "--json",
+                         "--base", "none")
     assert code == 0 and json.loads(out)["cross_validated"]["count"] == 12
+    assert "trained 2 of 3 tags on 12 READMEs (1 zero-shot)" in err and "base model" not in err
     readme = tmp_path / "r.md"
     readme.write_text("# Chessy\nA chess video game you play in the browser.")
     code, out, _ = run("tag", readme, "--model", model, "--max-tags", "1")

@@ -136,3 +136,79 @@ def test_a_tag_on_every_example_is_always_given():
     model = train_model(TAX, both, folds=3).model
     assert "cli" in model.trained_tags
     assert model.predict_proba(["a chess game"])[0][TAX.keys.index("cli")] > 0.9
+
+
+RENAMED = Taxonomy.from_json(["storage engines", "games", "command line"])
+RENAME = {"database": "storage engines", "game": "games", "cli": "command line"}
+
+
+def renamed_documents():
+    return [LabelledDocument(d.id, d.text, [RENAME[t] for t in d.tags]) for d in documents()]
+
+
+def test_a_model_built_on_a_base_scores_the_tags_it_matches_with_the_base():
+    base = train_model(TAX, documents(), folds=3).model
+    result = train_model(RENAMED, renamed_documents(), folds=3, base=base)
+    model = result.model
+    assert model.base_tags == {"storage engines": "database", "games": "game", "command line": "cli"}
+    assert model.base_agreement == {"storage engines": 1.0, "games": 1.0, "command line": 1.0}
+    texts = ["a document database", "a card game", "a cli to resize images"]
+    np.testing.assert_allclose(model.predict_proba(texts), base.predict_proba(texts))
+    assert model.known_tags == {"storage engines", "games", "command line"}
+
+
+def test_base_matching_by_name_and_agreement_and_never_on_too_little():
+    base = train_model(TAX, documents(), folds=3).model
+    taxonomy = Taxonomy.from_json(["cli", "games", "misc"])
+    docs = [LabelledDocument(d.id, d.text, [{"cli": "cli", "game": "games"}.get(t, "misc") for t in d.tags])
+            for d in documents()]
+    # 'misc' labels the database READMEs: they agree with the base's 'database'.
+    model = train_model(taxonomy, docs, folds=3, base=base).model
+    assert model.base_tags == {"cli": "cli", "games": "game", "misc": "database"}
+    # A tag whose labels the base's choices do not follow (half the games, half the databases) stays the user's own.
+    mixed = [LabelledDocument(d.id, d.text, ["misc" if i % 2 else ("cli" if d.tags == ["cli"] else "games")])
+             for i, d in enumerate(documents())]
+    model = train_model(taxonomy, mixed, folds=3, base=base).model
+    assert "misc" not in model.base_tags and model.base_tags.get("cli") == "cli"
+
+
+def test_cross_validation_uses_given_base_probabilities():
+    base = train_model(TAX, documents(), folds=3).model
+    neutral = Taxonomy.from_json(["kind one", "kind two", "kind three"])  # names close to no base tag
+    docs = [LabelledDocument(d.id, d.text, [{"database": "kind one", "game": "kind two", "cli": "kind three"}[t]
+                                            for t in d.tags]) for d in documents()]
+    given = np.zeros((len(docs), 3), dtype=np.float32)
+    for row, doc in enumerate(docs):  # this base calls half the games 'cli', the other half 'database'
+        given[row, 2 if doc.tags == ["kind three"] or (doc.tags == ["kind two"] and row % 2) else 0] = 0.9
+    result = train_model(neutral, docs, folds=3, base=base, base_probabilities=given)
+    assert result.model.base_tags == {"kind one": "database", "kind three": "cli"}
+    assert result.model.base_agreement == {"kind one": 0.8, "kind three": 0.8}
+    np.testing.assert_allclose(result.oof_probabilities[:, [0, 2]], given[:, [0, 2]])
+
+
+def test_a_model_built_on_the_default_is_saved_and_loaded_with_it(tmp_path):
+    from repotag.model import TagModel
+
+    default = TagModel.load()
+    taxonomy = Taxonomy.from_json(["command-line tool", "video game"])
+    docs = [LabelledDocument(d.id, d.text, [{"cli": "command-line tool", "game": "video game"}[d.tags[0]]])
+            for d in documents() if d.tags != ["database"]]
+    model = train_model(taxonomy, docs, folds=3, base=default).model
+    assert model.base_tags == {"command-line tool": "cli", "video game": "game"}
+    model.save(tmp_path / "m")
+    loaded = TagModel.load(tmp_path / "m")
+    assert loaded.base is not None and loaded.base.is_bundled and loaded.base.encoder is loaded.encoder
+    assert loaded.base_tags == model.base_tags
+    texts = ["a cli to resize images", "a racing game"]
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+    card = (tmp_path / "m" / "MODEL_CARD.md").read_text()
+    assert "**Built on the default model**: 2 tags" in card and "command-line tool = cli" in card
+
+
+def test_only_a_model_built_on_the_embedded_default_can_be_saved(tmp_path):
+    from repotag import ModelError
+
+    base = train_model(TAX, documents(), folds=3).model
+    model = train_model(RENAMED, renamed_documents(), folds=3, base=base).model
+    with pytest.raises(ModelError, match="cannot be saved"):
+        model.save(tmp_path / "m")

@@ -201,11 +201,15 @@ def prompt(prompt_file: Path, scores, scoring) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Model directory to write.")
 @click.option("--folds", type=int, default=5, show_default=True, help="Cross-validation folds for calibration.")
 @click.option("--json", "as_json", is_flag=True, help="Print the cross-validated report as JSON.")
+@click.option("--base", type=click.Choice(["default", "none"]), default="default", show_default=True,
+              help="Build on the default model: your tags that it knows (same name, or its tag that agrees with "
+                   "your labels) are scored by it; 'none' learns every tag from your labels alone.")
 @handle_errors
-def train(labels: Path, taxonomy: Path, output: Path, folds: int, as_json: bool) -> None:
+def train(labels: Path, taxonomy: Path, output: Path, folds: int, as_json: bool, base: str) -> None:
     """Train a model on your labelled READMEs (JSONL of {"id", "readme", "tags"}).
 
-    Tags without examples are scored zero-shot from their name and description.
+    Tags the default model knows are scored by it (see --base); tags without
+    examples are scored zero-shot from their name and description.
     """
     from ._taxonomy import Taxonomy
     from .model import TagModel
@@ -223,11 +227,12 @@ def train(labels: Path, taxonomy: Path, output: Path, folds: int, as_json: bool)
     # Zero-shot calibration learnt on the default model's data carries over.
     defaults = TagModel.load()
     result = train_model(tax, documents, folds=folds, zero_shot=defaults.calibration.zero_shot,
-                         progress=_say)
+                         progress=_say, base=defaults if base == "default" else None)
     result.model.save(output)
-    trained = len(result.model.trained_tags)
-    click.echo(f"trained {trained} of {len(tax)} tags on {len(documents)} READMEs "
-               f"({len(tax) - trained} zero-shot); saved to {output}", err=True)
+    known = len(result.model.known_tags)
+    from_base = f", {len(result.model.base_tags)} of them by the default model" if base == "default" else ""
+    click.echo(f"trained {known} of {len(tax)} tags on {len(documents)} READMEs{from_base} "
+               f"({len(tax) - known} zero-shot); saved to {output}", err=True)
     if result.report is None:
         click.echo(f"too few READMEs to cross-validate ({len(documents)}, need {2 * folds}): no report", err=True)
     elif as_json:
@@ -333,7 +338,8 @@ def _cross_validate(model: str, labels: Path, folds: int, as_json: bool) -> None
     taxonomy = _load_tagger({"model": Path(model)}).taxonomy
     documents = read_labelled(labels, taxonomy)
     result = train_model(taxonomy, documents, folds=folds, encoder=trained.encoder,
-                         zero_shot=trained.calibration.zero_shot, progress=_say, **asdict(trained.params))
+                         zero_shot=trained.calibration.zero_shot, progress=_say, base=trained.base,
+                         **asdict(trained.params))
     if result.nested_report is None:
         raise click.UsageError(f"too few READMEs to cross-validate ({len(documents)}, need {2 * folds})")
     if as_json:

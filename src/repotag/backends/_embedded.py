@@ -59,8 +59,8 @@ class EmbeddedBackend(Backend):
         at 0 and 0.616 at 0.1, with 7 of 178 READMEs left untagged; with the 4-tag list of CLI, Python
         library, HTTP service and batch, 124 of 132 READMEs unrelated to them get no tag at 0.1 (none at 0).
         """
-        trained = set(self.model.trained_tags)
-        return 0.0 if all(tag.key in trained for tag in taxonomy) else ZERO_SHOT_MIN_SCORE
+        known = self.model.known_tags
+        return 0.0 if all(tag.key in known for tag in taxonomy) else ZERO_SHOT_MIN_SCORE
 
     def score(self, documents: Sequence[Document], taxonomy: Taxonomy) -> list[Scores]:
         texts = [document_text(d.text, d.name) for d in documents]

@@ -59,6 +59,15 @@ def model_card(model: "TagModel") -> str:
         f"{policy.min_top_score:g}), then any other whose probability reaches its threshold (global "
         f"{policy.threshold:g}; {len(policy.thresholds)} tags have their own, tuned out-of-fold), at most N."
     )
+    if model.base_tags:
+        renamed = [f"{key} = {base_key} (agreement {model.base_agreement.get(key, 1.0):.2f})"
+                   for key, base_key in model.base_tags.items() if key != base_key]
+        same = [key for key, base_key in model.base_tags.items() if key == base_key]
+        sections.append(
+            f"**Built on the default model**: {len(model.base_tags)} tags are scored by the embedded default model's "
+            "heads and neighbour vote, which learnt from far more READMEs"
+            + (f"; by name: {', '.join(same)}" if same else "")
+            + (f"; by agreement of its choices with the labels (F1): {', '.join(renamed)}" if renamed else "") + ".")
     if card.get("scores"):
         sections.append("**Scores** (cross-validated: each README tagged by a model that never saw it; \"nested\": the "
                         "thresholds chosen on other folds only, the honest figure):\n\n" + scores_table(card["scores"]))

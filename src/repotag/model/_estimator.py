@@ -29,6 +29,20 @@ FORMAT_VERSION = 2
 #: Tag texts whose embeddings are kept between requests (each 1.5 KB).
 TAG_CACHE_SIZE = 4_096
 BUNDLED_ENCODER = "bundled"
+#: The only base model a saved model can name: the embedded default.
+BUNDLED_BASE = "bundled"
+#: A user's tag far in meaning from every base tag is read as the base tag whose choices agree with its labels
+#: at least this well (F1 over the labelled READMEs), on at least this many examples (one game-server README
+#: would make "self-hosted server software" the base's "game").
+MIN_BASE_AGREEMENT = 0.5
+MIN_AGREEMENT_EXAMPLES = 3
+#: A user's tag can be read as a base tag this close in meaning (cosine of the name and description embeddings).
+#: The 90 default tags under other names (scripts/data/renamed_tags.json): 89 reach 0.5, 88 of them with their
+#: own tag closest. Agreement alone does worse: the base's choices agree with a tag no better than the base
+#: predicts it (lib: F1 0.38).
+MIN_MEANING_COSINE = 0.5
+#: ... unless the tag has enough labels and the base's choices agree with them less than this.
+MIN_MEANING_AGREEMENT = 0.2
 
 
 def bundled_model_dir() -> Path:
@@ -56,6 +70,8 @@ class ModelParams:
     #: cosines spread wider than the plain MiniLM's (nested dev micro-F1 +0.02 over 10 on three fold seeds).
     neighbor_temperature: float = 20.0
     neighbor_mix: float = 0.5
+    #: For a tag matched to a base model tag: p = (1 - blend) * p_base + blend * p_own head (0: the base alone).
+    base_blend: float = 0.0
 
     @classmethod
     def from_json(cls, data: dict) -> "ModelParams":
@@ -91,6 +107,11 @@ class TagModel:
     hyper-parameters; :meth:`fit` sets the learned state (heads, TF-IDF, the
     neighbour memory). ``calibration`` and ``policy`` are set by the
     :class:`~repotag.training.Trainer` from out-of-fold predictions.
+
+    With a ``base`` model (the embedded default), :meth:`fit` also learns which
+    of its tags the base already knows under another name (``base_tags``:
+    the same key, or a base tag whose choices agree with the labels); those
+    tags are scored by the base, whose heads learnt from far more READMEs.
     """
 
     def __init__(
@@ -99,6 +120,7 @@ class TagModel:
         descriptions: dict[str, str] | None = None,
         params: ModelParams | None = None,
         encoder: SentenceEncoder | None = None,
+        base: "TagModel | None" = None,
     ):
         self.tags = list(tags)
         self.descriptions = dict(descriptions or {})
@@ -106,6 +128,9 @@ class TagModel:
         self.encoder = encoder or SentenceEncoder(bundled_model_dir() / "encoder", max_tokens=self.params.max_tokens)
         #: Where the encoder lives, relative to the model directory (or the bundled one).
         self.encoder_name = BUNDLED_ENCODER
+        self.base = base
+        #: Whether this is the embedded default as loaded from the package (the only base a saved model can name).
+        self.is_bundled = False
         self.calibration = Calibration()
         self.policy = DecisionPolicy(threshold=0.3)
         #: Free-form facts about the model (taxonomy, training data, scores); written to the model card.
@@ -121,22 +146,87 @@ class TagModel:
         self.memory_weights: np.ndarray | None = None
         #: Hashes of the training documents' ids (set by the trainer), so evaluation can tell in-sample scores.
         self.training_ids: np.ndarray | None = None
+        #: Tag key -> the base model's tag key that scores it, and how well the two agreed on the labels.
+        self.base_tags: dict[str, str] = {}
+        self.base_agreement: dict[str, float] = {}
         self._tag_embeddings: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     @classmethod
-    def for_taxonomy(cls, taxonomy: Taxonomy, encoder: SentenceEncoder | None = None, **params) -> "TagModel":
-        """An untrained model for ``taxonomy`` (zero-shot until :meth:`fit`)."""
+    def for_taxonomy(cls, taxonomy: Taxonomy, encoder: SentenceEncoder | None = None, base: "TagModel | None" = None,
+                     **params) -> "TagModel":
+        """An untrained model for ``taxonomy`` (zero-shot until :meth:`fit`), built on ``base`` if given."""
         descriptions = {t.key: t.description for t in taxonomy if t.description}
-        return cls(taxonomy.keys, descriptions, ModelParams(**params), encoder)
+        return cls(taxonomy.keys, descriptions, ModelParams(**params), encoder, base)
 
     def unfitted_copy(self) -> "TagModel":
-        """A new, untrained model with the same tags, hyper-parameters and encoder (for a CV fold)."""
-        return TagModel(self.tags, self.descriptions, self.params, self.encoder)
+        """A new, untrained model with the same tags, hyper-parameters, encoder and base (for a CV fold)."""
+        return TagModel(self.tags, self.descriptions, self.params, self.encoder, self.base)
+
+    def base_probabilities(self, documents: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
+        """The base model's probabilities of its own tags (documents x base tags)."""
+        return self.base.predict_proba(documents, embeddings=embeddings)
+
+    def match_base_tags(self, targets: np.ndarray, base_probabilities: np.ndarray) -> None:
+        """Learn ``base_tags``: a tag of the base's by the same key; else one of the base tags close enough in
+        meaning, each to one tag, closest overall, unless the labels disagree with it; else the base tag whose
+        choices (its own decision policy, at most 3 tags) agree best with this tag's labels, if well enough."""
+        base = self.base
+        chosen = np.zeros(base_probabilities.shape, dtype=bool)
+        base_taxonomy = Taxonomy.from_json(base.tags)
+        for row, scores in enumerate(base_probabilities):
+            for tag in base.policy.select(scores, base_taxonomy, min(3, len(base.tags))):
+                chosen[row, base.tags.index(tag.tag.key)] = True
+        positives = targets.astype(bool)
+        overlap = positives.T.astype(np.float32) @ chosen.astype(np.float32)  # (tags, base tags)
+        agreement = 2 * overlap / np.maximum(positives.sum(0)[:, None] + chosen.sum(0)[None, :], 1)
+        meaning = self.tag_embeddings([(k, self.describe(k)) for k in self.tags]) @ \
+            base.tag_embeddings([(k, base.describe(k)) for k in base.tags]).T
+        matches = {j: base.tags.index(key) for j, key in enumerate(self.tags) if key in base.trained_tags}
+        # Base tags close in meaning, one each, closest overall ("declarative UI framework" and "GUI toolkit" both
+        # sit near gui and declarative-gui: they must not both become gui). Labels only veto: agreement as a score
+        # varies with the few READMEs of a tag (measured: it moved "mobile application" to desktop-app in 2 folds
+        # of 5), meaning does not.
+        from scipy.optimize import linear_sum_assignment
+
+        judged = positives.sum(0)[:, None] >= MIN_AGREEMENT_EXAMPLES  # enough labels to veto a meaning match
+        plausible = (meaning >= MIN_MEANING_COSINE) & ~(judged & (agreement < MIN_MEANING_AGREEMENT))
+        fit = np.where(plausible, meaning, -np.inf)
+        fit[list(matches)] = -np.inf
+        fit[:, list(matches.values())] = -np.inf
+        rows = np.flatnonzero(np.isfinite(fit).any(axis=1))
+        if len(rows):
+            columns = np.flatnonzero(np.isfinite(fit).any(axis=0))
+            cost = np.where(np.isfinite(fit[np.ix_(rows, columns)]), -fit[np.ix_(rows, columns)], 1e6)
+            for r, c in zip(*linear_sum_assignment(cost)):
+                if cost[r, c] < 1e6:
+                    matches[int(rows[r])] = int(columns[c])
+        for j in range(len(self.tags)):
+            if j not in matches and positives[:, j].sum() >= MIN_AGREEMENT_EXAMPLES \
+                    and agreement[j].max() >= MIN_BASE_AGREEMENT:
+                matches[j] = int(agreement[j].argmax())
+        self.base_tags = {self.tags[j]: base.tags[b] for j, b in sorted(matches.items())}
+        self.base_agreement = {self.tags[j]: round(float(agreement[j, b]), 4) for j, b in sorted(matches.items())}
+
+    def with_base(self, own: np.ndarray, base_probabilities: np.ndarray, keys: Sequence[str]) -> np.ndarray:
+        """``own`` probabilities (columns ``keys``) with each base-matched tag's column taken from the base."""
+        blend = self.params.base_blend
+        result = own.copy()
+        for column, key in enumerate(keys):
+            if key in self.base_tags:
+                base_column = base_probabilities[:, self.base.tags.index(self.base_tags[key])]
+                blended = blend > 0 and key in self.trained_tags
+                result[:, column] = (1 - blend) * base_column + blend * own[:, column] if blended else base_column
+        return result
 
     @property
     def is_trained(self) -> bool:
         return self.coef is not None
+
+    @property
+    def known_tags(self) -> set[str]:
+        """Tags scored by a trained head, this model's or its base's (the others are zero-shot)."""
+        return set(self.trained_tags) | set(self.base_tags)
 
     # ---- features -----------------------------------------------------
     def embed(self, documents: Sequence[str]) -> np.ndarray:
@@ -207,6 +297,7 @@ class TagModel:
         embeddings: np.ndarray | None = None,
         n_jobs: int = 1,
         annotations: Sequence[Sequence[Sequence[str]] | None] | None = None,
+        base_probabilities: np.ndarray | None = None,
     ) -> "TagModel":
         """Train one head per tag that has at least one positive example.
 
@@ -214,7 +305,8 @@ class TagModel:
         ``annotations``, where given, holds each annotator's own answer per document
         (``None`` for documents with one answer): the heads then learn from the share
         of annotators who chose each tag, while ``labels`` (the agreed tags) fill the
-        neighbour memory.
+        neighbour memory. With a base model, ``base_probabilities`` (its outputs for
+        ``documents``; computed when not given) decide which tags it scores.
         """
         require_extra("train")
         from joblib import Parallel, delayed
@@ -243,6 +335,10 @@ class TagModel:
         always = [j for j in range(len(self.tags)) if shares[:, j].min() >= 1]
         self.intercept[always] = 30.0
         self.trained_tags = [self.tags[j] for j in sorted(trained + always)]
+        if self.base is not None:
+            if base_probabilities is None:
+                base_probabilities = self.base_probabilities(documents, embeddings)
+            self.match_base_tags(targets, base_probabilities)
         if self.params.neighbor_mix > 0:
             self.memory = np.asarray(embeddings, dtype=np.float32)
             self.memory_labels = targets.astype(np.uint8)
@@ -308,10 +404,12 @@ class TagModel:
             proba = self.head_probability(*self.raw_outputs(documents, embeddings))
             for column, head in head_columns:
                 result[:, column] = proba[:, head]
-        zero_columns = [c for c, k in enumerate(keys) if k not in trained]
+        zero_columns = [c for c, k in enumerate(keys) if k not in trained and k not in self.base_tags]
         if zero_columns:
             texts = [(keys[c], self.describe(keys[c], names[keys[c]], custom.get(keys[c], ""))) for c in zero_columns]
             result[:, zero_columns] = self.zero_shot_proba(embeddings, texts)
+        if any(k in self.base_tags for k in keys):
+            result = self.with_base(result, self.base_probabilities(documents, embeddings), keys)
         return result
 
     def remember(self, embeddings: np.ndarray, labels: Sequence[Sequence[str]], weight: float | None = None) -> None:
@@ -367,6 +465,9 @@ class TagModel:
             "policy": self.policy.to_json(),
             "encoder": self.encoder_name,
             "trained_tags": self.trained_tags,
+            "base": BUNDLED_BASE if self.base is not None else None,
+            "base_tags": self.base_tags,
+            "base_agreement": self.base_agreement,
             "card": self.card,
         }
 
@@ -377,6 +478,8 @@ class TagModel:
         """
         from ._card import model_card
 
+        if self.base is not None and not self.base.is_bundled:
+            raise ModelError("a model built on another base than the embedded default cannot be saved")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = self.to_json()
@@ -413,7 +516,7 @@ class TagModel:
                              f"{type(exc).__name__}: {str(exc)[:200]}") from None
 
     @classmethod
-    def _load(cls, directory: Path, threads: int, spinning: bool) -> "TagModel":
+    def _load(cls, directory: Path, threads: int, spinning: bool, encoder: SentenceEncoder | None = None) -> "TagModel":
         data = json.loads((directory / "model.json").read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ModelError(f"model in {directory} is damaged: model.json is not an object")
@@ -422,14 +525,22 @@ class TagModel:
         with np.load(directory / "weights.npz", allow_pickle=False) as archive:
             weights = {name: archive[name] for name in archive.files}  # reads (and checks) every array now
         encoder_dir = bundled_model_dir() / "encoder" if data["encoder"] == BUNDLED_ENCODER else directory / data["encoder"]
-        if not (encoder_dir / "model.onnx").is_file():
-            raise ModelError(f"model encoder not found in {encoder_dir}")
-        encoder = SentenceEncoder(encoder_dir, params.max_tokens, threads, spinning)
-        model = cls(data["tags"], data.get("descriptions"), params, encoder)
+        if encoder is None or encoder.directory != encoder_dir or encoder.max_tokens != params.max_tokens:
+            if not (encoder_dir / "model.onnx").is_file():
+                raise ModelError(f"model encoder not found in {encoder_dir}")
+            encoder = SentenceEncoder(encoder_dir, params.max_tokens, threads, spinning)
+        base = None
+        if data.get("base") == BUNDLED_BASE:  # the default, sharing this model's encoder (one session, one embedding)
+            base = cls._load(bundled_model_dir(), threads, spinning, encoder)
+        elif data.get("base") is not None:
+            raise ModelError(f"model in {directory} names an unknown base model {data['base']!r}")
+        model = cls(data["tags"], data.get("descriptions"), params, encoder, base)
         model.encoder_name = data["encoder"]
         model.calibration = Calibration(tuple(data["calibration"]["heads"]), tuple(data["calibration"]["zero_shot"]))
         model.policy = DecisionPolicy.from_json(data["policy"])
         model.trained_tags = list(data.get("trained_tags", []))
+        model.base_tags = dict(data.get("base_tags") or {}) if base is not None else {}
+        model.base_agreement = dict(data.get("base_agreement") or {}) if base is not None else {}
         model.card = dict(data.get("card", {}))
         model.training_ids = weights.get("training_ids")
         if "coef" in weights:
@@ -442,6 +553,7 @@ class TagModel:
             if "lexical" in data:
                 model.lexical = LexicalFeatures.from_state(data["lexical"], weights["idf"])
         model._check_shapes(directory)
+        model.is_bundled = directory.resolve() == bundled_model_dir().resolve()
         return model
 
     def _check_shapes(self, directory: Path) -> None:
@@ -458,7 +570,9 @@ class TagModel:
             expected["memory_weights"] = (self.memory_weights.shape, (len(self.memory),))
             expected["memory width"] = (self.memory.shape[1] + terms, self.coef.shape[1])
         problems = [name for name, (found, wanted) in expected.items() if found != wanted]
-        unknown = set(self.trained_tags) - set(self.tags)
+        unknown = (set(self.trained_tags) | set(self.base_tags)) - set(self.tags)
+        if self.base is not None and set(self.base_tags.values()) - set(self.base.tags):
+            problems.append("base_tags")
         if problems or unknown:
             raise ModelError(f"model in {directory} is damaged: arrays do not fit together ({', '.join(problems) or 'tags'})")
 

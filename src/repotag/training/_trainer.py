@@ -257,7 +257,13 @@ class Trainer:
         documents: Sequence[LabelledDocument],
         taxonomy: Taxonomy,
         embeddings: np.ndarray | None = None,
+        base_probabilities: np.ndarray | None = None,
     ) -> TrainingResult:
+        """Cross-validate (with enough documents), then fit ``model`` on all of them.
+
+        ``base_probabilities`` replaces the base model's outputs for ``documents`` (a measurement's
+        out-of-fold ones, say); by default they are computed when the model has a base.
+        """
         require_extra("train")  # before any work
         texts = [d.text for d in documents]
         labels = [d.tags for d in documents]
@@ -271,10 +277,19 @@ class Trainer:
         if embeddings is None:
             self._say(f"encoding {len(texts)} READMEs")
             embeddings = model.embed(texts)
+        if model.base is not None:
+            seen = model.base.trained_on([d.id for d in documents])
+            if seen:
+                self._say(f"warning: {len(seen)} of {len(documents)} READMEs were training documents of the base model: "
+                          "scores of the tags it takes over are in-sample for them")
+            if base_probabilities is None:
+                self._say(f"scoring {len(texts)} READMEs with the base model")
+                base_probabilities = model.base_probabilities(texts, embeddings)
         evaluated = np.array([i for i, d in enumerate(documents) if d.evaluate])
         report = oof = nested = None
         if len(evaluated) >= 2 * self.folds:
-            oof = self._out_of_fold(model, texts, labels, weights, embeddings, evaluated, taxonomy, annotations)
+            oof = self._out_of_fold(model, texts, labels, weights, embeddings, evaluated, taxonomy, annotations,
+                                    base_probabilities)
             gold = [labels[i] for i in evaluated]
             ids = [documents[i].id for i in evaluated]
             model.policy = choose_policy(oof, gold, taxonomy, self.max_tags, self.per_tag_thresholds,
@@ -285,24 +300,31 @@ class Trainer:
             nested = nested_selection_report(oof, gold, ids, taxonomy, self.per_tag_thresholds, self.max_tags,
                                              self.folds, self.seed + 1, model.policy.min_top_score)
         self._say(f"fitting the final model on {len(texts)} READMEs")
-        model.fit(texts, labels, weights, embeddings, self.n_jobs, annotations)
+        model.fit(texts, labels, weights, embeddings, self.n_jobs, annotations, base_probabilities)
+        if model.base_tags:
+            self._say(f"{len(model.base_tags)} of {len(model.tags)} tags are scored by the base model: " + ", ".join(
+                key if key == base_key else f"{key} = {base_key}" for key, base_key in model.base_tags.items()))
         model.remember_training_ids([d.id for d in documents])
         model.card["taxonomy"] = taxonomy.to_list()
         return TrainingResult(model, report, oof, nested)
 
-    def _out_of_fold(self, model, texts, labels, weights, embeddings, evaluated, taxonomy, annotations) -> np.ndarray:
+    def _out_of_fold(self, model, texts, labels, weights, embeddings, evaluated, taxonomy, annotations,
+                     base_probabilities=None) -> np.ndarray:
         """Calibrate ``model`` on out-of-fold outputs and return its out-of-fold probabilities."""
         keys = taxonomy.keys
         logits = np.zeros((len(evaluated), len(keys)))
         votes = np.zeros((len(evaluated), len(keys))) if model.params.neighbor_mix > 0 else None
         trained_in_fold = np.zeros((len(evaluated), len(keys)), dtype=bool)
+        fold_models = []
         for fold, (_, test_part) in enumerate(fold_splits(len(evaluated), self.folds, self.seed), start=1):
             self._say(f"cross-validation: fold {fold} of {self.folds}")
             held_out = set(evaluated[test_part].tolist())
             keep = np.array([i for i in range(len(texts)) if i not in held_out])
             fold_model = model.unfitted_copy()
             fold_model.fit([texts[i] for i in keep], [labels[i] for i in keep], weights[keep], embeddings[keep],
-                           self.n_jobs, [annotations[i] for i in keep])
+                           self.n_jobs, [annotations[i] for i in keep],
+                           None if base_probabilities is None else base_probabilities[keep])
+            fold_models.append((fold_model, test_part))
             rows = evaluated[test_part]
             fold_logits, fold_votes = fold_model.raw_outputs([texts[i] for i in rows], embeddings[rows])
             logits[test_part] = fold_logits
@@ -318,7 +340,11 @@ class Trainer:
         model.calibration = Calibration(heads, zero_shot)
         # Tags a fold could not train are scored zero-shot, as at prediction time.
         zero = model.calibration.zero_shot_probability(cosine)
-        return np.where(trained_in_fold, model.head_probability(logits, votes), zero)
+        oof = np.where(trained_in_fold, model.head_probability(logits, votes), zero)
+        if model.base is not None:  # each fold's base-matched tags are scored by the base, as at prediction time
+            for fold_model, test_part in fold_models:
+                oof[test_part] = fold_model.with_base(oof[test_part], base_probabilities[evaluated[test_part]], keys)
+        return oof
 
 
 def train_model(
@@ -335,11 +361,14 @@ def train_model(
     per_tag_thresholds: bool = True,
     zero_shot: tuple[float, float] | None = None,
     progress: Callable[[str], None] | None = None,
+    base: TagModel | None = None,
+    base_probabilities: np.ndarray | None = None,
     **params,
 ) -> TrainingResult:
-    """Build a model for ``taxonomy`` with hyper-parameters ``params`` and train it with a :class:`Trainer`."""
-    model = TagModel.for_taxonomy(taxonomy, encoder, **params)
+    """Build a model for ``taxonomy`` with hyper-parameters ``params`` (on ``base``, if given) and train it
+    with a :class:`Trainer`."""
+    model = TagModel.for_taxonomy(taxonomy, encoder, base, **params)
     if zero_shot is not None:
         model.calibration = Calibration(model.calibration.heads, tuple(zero_shot))
     trainer = Trainer(folds, max_tags, seed, per_tag_thresholds, calibrate_zero_shot, n_jobs, progress)
-    return trainer.fit(model, documents, taxonomy, embeddings)
+    return trainer.fit(model, documents, taxonomy, embeddings, base_probabilities)
