@@ -73,3 +73,10 @@ def test_no_han_character_reaches_the_model():
     text = document_text("# 项目\n\n这是一个用于机器学习的龘工具。\n\n## 安装\n\npip install x", "demo")
     assert text == "demo. project. is a use in machine learning tool 。"  # the installation section is left out
     assert not has_han(document_text(json.dumps([chr(c) for c in range(0x4E00, 0x4E00 + 3000, 7)])))
+
+
+def test_han_text_in_an_english_readme_is_dropped_not_glossed():
+    readme = "# Tool\n\n[English](README.md) | [简体中文](README.zh.md)\n\n" + "A fast command-line tool for search. " * 20
+    text = document_text(readme, "tool")
+    assert "Chinese" not in text and not has_han(text)
+    assert text == document_text(readme.replace("简体中文", ""), "tool")

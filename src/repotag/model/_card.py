@@ -48,7 +48,9 @@ def model_card(model: "TagModel") -> str:
     if card.get("data"):
         sections.append(f"**Data**: {card['data']}")
     sections.append(
-        "**Method**: the README is cleaned to its title and descriptive prose (badges, code, tables of contents, "
+        "**Method**: Chinese text is read as English glosses (software terms, then CC-CEDICT), and dropped from "
+        "READMEs under 5% CJK (a language link, a name); the README is "
+        "cleaned to its title and descriptive prose (badges, code, tables of contents, "
         "set-up and licence sections dropped; the sentence saying what the project is leads) and prefixed with the "
         f"repository name. Features: the sentence embedding of its first {params.max_tokens} tokens{lexical}. "
         f"One L2 logistic-regression head per tag for the {trained} tags with examples (C={params.regularization:g}), "

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 from .. import _deadline as deadline
 from .._errors import ModelError
-from ._cleaning import clean_readme
-from ._glossary import gloss_chinese
+from ._cleaning import CJK_README_SHARE, cjk_share, clean_readme
+from ._glossary import drop_han, gloss_chinese, has_han
 
 #: Most encoder runs side by side in one process (beyond the cores they only queue).
 MAX_PARALLEL_RUNS = 8
@@ -51,11 +51,22 @@ def _readable_name(name: str) -> str:
     return _SEPARATORS.sub(" ", _CAMEL.sub(r"\1 \2", name)).strip()
 
 
+def read_as_english(readme: str) -> str:
+    """The README with no Han character left: glossed where it is written in Chinese, dropped elsewhere."""
+    if not has_han(readme):
+        return readme
+    # In an English README, Han text is a language link ("简体中文") or a name: glossing it
+    # only adds "simplified Chinese" to the text, which says nothing about the project.
+    if cjk_share(clean_readme(readme).text) >= CJK_README_SHARE:
+        return gloss_chinese(readme)
+    return drop_han(readme)
+
+
 def document_text(readme: str, name: str | None = None) -> str:
     """The text the model reads: the repository name, then the cleaned README, Chinese read as English."""
     # Glossed before cleaning: the cleaner then drops glossed boilerplate sections as it does English ones
     # (dev-zh micro-F1 0.61 glossing first, 0.52 glossing the cleaned text).
-    cleaned = clean_readme(gloss_chinese(readme)).text
+    cleaned = clean_readme(read_as_english(readme)).text
     if name:
         return f"{_readable_name(name)}. {cleaned}".strip()
     return cleaned

@@ -51,6 +51,11 @@ def has_han(text: str) -> bool:
     return _HAN_RUN.search(text) is not None
 
 
+def drop_han(text: str) -> str:
+    """``text`` without its Han characters."""
+    return _SPACES.sub(" ", _HAN_RUN.sub(" ", text)) if has_han(text) else text
+
+
 def _senses(definitions: str) -> tuple[list[str], str | None]:
     """Short English senses of one CC-CEDICT entry, and the word it abbreviates (if it says so)."""
     senses: list[str] = []
