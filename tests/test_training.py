@@ -172,6 +172,34 @@ def test_base_matching_by_name_and_agreement_and_never_on_too_little():
     assert "misc" not in model.base_tags and model.base_tags.get("cli") == "cli"
 
 
+def test_a_meaning_match_is_vetoed_only_when_the_base_does_not_rank_the_labelled_readmes_first():
+    base = train_model(TAX, documents(), folds=3).model
+    swapped = {"database": "storage engines", "game": "command line", "cli": "games"}  # names swapped with labels
+    docs = [LabelledDocument(d.id, d.text, [swapped[t] for t in d.tags]) for d in documents()]
+    model = train_model(RENAMED, docs, folds=3, base=base).model
+    # 'games' is near the base's game in meaning, but its READMEs are the cli ones: its own head learns it,
+    # and no other base tag is taken on the strength of 6 labels.
+    assert model.base_tags == {"storage engines": "database"}
+    assert {"games", "command line"} <= set(model.trained_tags)
+    # A base that never *chooses* game (it prefers database there) but ranks the game READMEs first keeps it.
+    quiet = np.full((len(documents()), 3), 0.01, dtype=np.float32)
+    for row, doc in enumerate(documents()):
+        quiet[row, TAX.keys.index(doc.tags[0])] = 0.2 if doc.tags == ["game"] else 0.9
+        if doc.tags == ["game"]:
+            quiet[row, TAX.keys.index("database")] = 0.3
+    model = train_model(RENAMED, renamed_documents(), folds=3, base=base, base_probabilities=quiet).model
+    assert model.base_tags == {"storage engines": "database", "games": "game", "command line": "cli"}
+    assert model.base_agreement["games"] == 0.0
+
+
+def test_ranking_auc_counts_pairs_ordered_with_ties_as_half():
+    from repotag.model._estimator import ranking_auc
+
+    positives = np.array([[1, 0], [1, 0], [0, 0], [0, 1]], dtype=bool)
+    scores = np.array([[0.9], [0.5], [0.5], [0.1]])
+    np.testing.assert_allclose(ranking_auc(positives, scores), [[(2 + 0.5) / 4 + 0.25], [0.0]])
+
+
 def test_cross_validation_uses_given_base_probabilities():
     base = train_model(TAX, documents(), folds=3).model
     neutral = Taxonomy.from_json(["kind one", "kind two", "kind three"])  # names close to no base tag
