@@ -192,6 +192,24 @@ def test_a_meaning_match_is_vetoed_only_when_the_base_does_not_rank_the_labelled
     assert model.base_agreement["games"] == 0.0
 
 
+def test_a_weaker_meaning_match_is_made_only_when_the_labels_confirm_it():
+    base = train_model(TAX, documents(), folds=3).model
+    taxonomy = Taxonomy.from_json(["data keepers", "games", "command line"])  # 'data keepers': 0.47 from database
+
+    def labelled(keepers):
+        tags = {"game": ["games"], "cli": ["command line"], "database": []}
+        return [LabelledDocument(d.id, d.text, tags[d.tags[0]] + (["data keepers"] if d.id in keepers else []))
+                for d in documents()]
+
+    # Two labels, too few to agree or veto, but the base's database scores rank them first.
+    model = train_model(taxonomy, labelled({"database0", "database1"}), folds=3, base=base).model
+    assert model.base_tags == {"data keepers": "database", "games": "game", "command line": "cli"}
+    # The same name on two cli READMEs: the base ranks them last for database, so the tag keeps its own head.
+    model = train_model(taxonomy, labelled({"cli0", "cli1"}), folds=3, base=base).model
+    assert model.base_tags == {"games": "game", "command line": "cli"}
+    assert "data keepers" in model.trained_tags
+
+
 def test_ranking_auc_counts_pairs_ordered_with_ties_as_half():
     from repotag.model._estimator import ranking_auc
 
