@@ -237,13 +237,18 @@ def test_kill_at_a_random_point_then_resume_gives_every_id_once(tmp_path):
 @pytest.mark.parametrize("stop, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
 def test_sigterm_or_ctrl_c_ends_batch_with_one_line_and_resume_finishes(tmp_path, stop, code, word):
     count = 3_000
-    source = write_jsonl(tmp_path / "in.jsonl", [{"id": f"id-{i}", "readme": readme(i)} for i in range(count)])
+    rows = [{"id": f"id-{i}", "readme": readme(i)} for i in range(count)]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
     output = tmp_path / "out.jsonl"
-    command = [sys.executable, "-m", "repotag", "batch", str(source), "--workers", "2", "-o", str(output)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    # Records come from standard input and only the first 300 are sent, so the batch is mid-way when the signal
+    # comes however fast this machine tags (a 3,000-line file could be done before the signal under load).
+    command = [sys.executable, "-m", "repotag", "batch", "-", "--workers", "2", "-o", str(output)]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    process.stdin.write("".join(json.dumps(row) + "\n" for row in rows[:300]))
+    process.stdin.flush()
     deadline = time.time() + 120
-    while time.time() < deadline and (not output.exists() or output.stat().st_size < 200 * 60):
+    while time.time() < deadline and (not output.exists() or len(output.read_bytes().splitlines()) < 64):
         time.sleep(0.05)
     if stop == signal.SIGINT:
         os.killpg(process.pid, stop)  # Ctrl-C reaches the whole process group, workers included
@@ -252,7 +257,8 @@ def test_sigterm_or_ctrl_c_ends_batch_with_one_line_and_resume_finishes(tmp_path
     _, stderr = process.communicate(timeout=60)
     assert (process.returncode, stderr) == (
         code, f"repotag: error: {word}: the results written so far are kept; --resume continues from them\n")
-    subprocess.run(command + ["--resume"], check=True, capture_output=True)
+    assert 64 <= len(lines(output)) <= 300
+    subprocess.run(command[:4] + [str(source)] + command[5:] + ["--resume"], check=True, capture_output=True)
     ids = [r["id"] for r in lines(output)]
     assert sorted(ids) == sorted(f"id-{i}" for i in range(count))
 

@@ -256,10 +256,11 @@ def _run_pool(chunks: Iterator[list[SourceRecord]], options: dict, workers: int,
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, initializer=_init_pool_worker, initargs=(options,)) as pool:
         pending: deque = deque()
-        # Bounded in-flight work keeps memory flat and output in input order.
+        # Bounded in-flight work keeps memory flat and output in input order; results already done are written
+        # before the next input is read, which may wait (records streamed on standard input).
         for chunk in chunks:
             pending.append(pool.apply_async(_tag_chunk, (chunk,)))
-            if len(pending) >= 2 * workers:
+            while pending and (len(pending) >= 2 * workers or pending[0].ready()):
                 write(pending.popleft().get())
         while pending:
             write(pending.popleft().get())
