@@ -17,6 +17,9 @@ Zero-shot scorers:
   the element-wise product of the two embeddings, their cosine, and the share of the tag's words the README
   uses. Trained on the awesome rows and the 413 training READMEs; no dev README trains anything.
 - retrieval: each tag as the centroid of the training documents nearest its text (no labels used).
+- sections: distant supervision from the awesome lists' own structure, no tag labels: a head per tag learns which
+  awesome rows sit in list sections whose text ("cli apps: Utilities", "go: Database > SQL Query Builders") is close
+  to the tag text; its logit and the cosine are combined by a logistic regression fitted on the known tags.
 Thresholds are chosen on the 413 training READMEs' known tags, split into lists of 18. The shipped encoder was
 fine-tuned on all 90 tags, so its rows are optimistic for truly new tags; --plain-encoder uses all-MiniLM-L6-v2
 as published (honest; needs `pip install -e ".[build]"` to export it).
@@ -144,6 +147,43 @@ def retrieval(train: Corpus, tag_vectors: np.ndarray, known: np.ndarray, neighbo
     return lambda corpus, columns: calibrated(corpus.embeddings @ centroids[columns].T)
 
 
+def section_heads(awesome: list[dict], train: Corpus, encoder: SentenceEncoder, tag_vectors: np.ndarray,
+                  similarity: float = 0.5, margin: float = 0.1) -> np.ndarray:
+    """Per tag, a logistic regression on the awesome rows' embeddings: is the row in a section like the tag's text?
+
+    Sections whose text is at least ``similarity`` from the tag text and within ``margin`` of the closest one are
+    the positives; no tag label is used. Returns the (documents x tags) weights and biases stacked as one matrix.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    def section(row: dict) -> str:
+        return f"{row['source'].split('/')[-1].removeprefix('awesome-').replace('-', ' ')}: {row['section']}"
+
+    texts = sorted({section(r) for r in awesome})
+    index = {text: i for i, text in enumerate(texts)}
+    row_section = np.array([index[section(r)] for r in awesome])
+    closeness = encoder.encode(texts) @ tag_vectors.T  # sections x tags
+    heads = []
+    for tag in range(tag_vectors.shape[0]):
+        near = np.flatnonzero((closeness[:, tag] >= similarity) & (closeness[:, tag] >= closeness[:, tag].max() - margin))
+        inside = np.isin(row_section, near if len(near) else [closeness[:, tag].argmax()])
+        fitted = LogisticRegression(max_iter=300, class_weight="balanced").fit(train.embeddings[:len(awesome)], inside)
+        heads.append(np.append(fitted.coef_[0], fitted.intercept_[0]))
+    return np.array(heads)
+
+
+def sections(train: Corpus, heads: np.ndarray, tag_vectors: np.ndarray, known: np.ndarray):
+    """The section head's logit and the cosine, combined by a logistic regression over the known tags' pairs."""
+    from sklearn.linear_model import LogisticRegression
+
+    def pairs(corpus: Corpus, columns: np.ndarray) -> np.ndarray:
+        logit = corpus.embeddings @ heads[columns, :-1].T + heads[columns, -1]
+        return np.stack([logit, corpus.embeddings @ tag_vectors[columns].T], axis=-1).reshape(-1, 2)
+
+    fitted = LogisticRegression().fit(pairs(train, known), train.targets[:, known].reshape(-1))
+    return lambda corpus, columns: fitted.predict_proba(pairs(corpus, columns))[:, 1].reshape(len(corpus.targets), -1)
+
+
 def plain_encoder() -> Path:
     from repotag.training.finetune import base_encoder_path, export_onnx
 
@@ -193,16 +233,20 @@ def main() -> None:
     }
     folds = np.array_split(np.random.default_rng(args.seed).permutation(len(keys)), TAG_FOLDS)
     results = {"trained default (out-of-fold)": np.zeros(3, dtype=int)}
+    heads: dict[str, np.ndarray] = {}
     for fold, held in enumerate(folds):
         held = np.sort(held)
         known = np.setdiff1d(np.arange(len(keys)), held)
         results["trained default (out-of-fold)"] += counts(decide(oof[:, held], default_thresholds[held]), gold[:, held])
         for label, tag_texts in texts.items():
             vectors = encoder.encode(tag_texts)
+            if label not in heads:  # no label is used: the same heads serve every fold
+                heads[label] = section_heads(awesome, train, encoder, vectors)
             tag_words = [words(t) for t in tag_texts]
             calibrated = platt(train.embeddings @ vectors[known].T, train.targets[:, known])
             scorers = {"cosine": lambda corpus, columns: calibrated(corpus.embeddings @ vectors[columns].T),
-                       "pairwise": pairwise(train, known, vectors, tag_words, args.seed + fold)}
+                       "pairwise": pairwise(train, known, vectors, tag_words, args.seed + fold),
+                       "sections + cosine": sections(train, heads[label], vectors, known)}
             for neighbours in args.neighbours:
                 scorers[f"retrieval {neighbours}"] = retrieval(train, vectors, known, neighbours)
             readme_corpus = Corpus.__new__(Corpus)
