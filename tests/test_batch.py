@@ -243,8 +243,11 @@ def test_sigterm_or_ctrl_c_ends_batch_with_one_line_and_resume_finishes(tmp_path
     # Records come from standard input and only the first 300 are sent, so the batch is mid-way when the signal
     # comes however fast this machine tags (a 3,000-line file could be done before the signal under load).
     command = [sys.executable, "-m", "repotag", "batch", "-", "--workers", "2", "-o", str(output)]
+    # A shell starts background jobs with SIGINT ignored, and a child inherits that (as a user's batch would): the
+    # batch gets SIGINT's default back, so the test checks repotag's handling wherever pytest runs.
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
+                               text=True, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     process.stdin.write("".join(json.dumps(row) + "\n" for row in rows[:300]))
     process.stdin.flush()
     deadline = time.time() + 120
