@@ -152,7 +152,7 @@ def section_heads(awesome: list[dict], train: Corpus, encoder: SentenceEncoder, 
     """Per tag, a logistic regression on the awesome rows' embeddings: is the row in a section like the tag's text?
 
     Sections whose text is at least ``similarity`` from the tag text and within ``margin`` of the closest one are
-    the positives; no tag label is used. Returns the (documents x tags) weights and biases stacked as one matrix.
+    the positives; no tag label is used. Returns one row per tag: the head's weights, then its bias.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -233,20 +233,20 @@ def main() -> None:
     }
     folds = np.array_split(np.random.default_rng(args.seed).permutation(len(keys)), TAG_FOLDS)
     results = {"trained default (out-of-fold)": np.zeros(3, dtype=int)}
-    heads: dict[str, np.ndarray] = {}
+    # Tag texts, their words and the section heads use no label: the same ones serve every fold.
+    vectors_of = {label: encoder.encode(tag_texts) for label, tag_texts in texts.items()}
+    words_of = {label: [words(t) for t in tag_texts] for label, tag_texts in texts.items()}
+    heads_of = {label: section_heads(awesome, train, encoder, vectors) for label, vectors in vectors_of.items()}
     for fold, held in enumerate(folds):
         held = np.sort(held)
         known = np.setdiff1d(np.arange(len(keys)), held)
         results["trained default (out-of-fold)"] += counts(decide(oof[:, held], default_thresholds[held]), gold[:, held])
-        for label, tag_texts in texts.items():
-            vectors = encoder.encode(tag_texts)
-            if label not in heads:  # no label is used: the same heads serve every fold
-                heads[label] = section_heads(awesome, train, encoder, vectors)
-            tag_words = [words(t) for t in tag_texts]
+        for label in texts:
+            vectors, tag_words = vectors_of[label], words_of[label]
             calibrated = platt(train.embeddings @ vectors[known].T, train.targets[:, known])
             scorers = {"cosine": lambda corpus, columns: calibrated(corpus.embeddings @ vectors[columns].T),
                        "pairwise": pairwise(train, known, vectors, tag_words, args.seed + fold),
-                       "sections + cosine": sections(train, heads[label], vectors, known)}
+                       "sections + cosine": sections(train, heads_of[label], vectors, known)}
             for neighbours in args.neighbours:
                 scorers[f"retrieval {neighbours}"] = retrieval(train, vectors, known, neighbours)
             readme_corpus = Corpus.__new__(Corpus)

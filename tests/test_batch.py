@@ -240,12 +240,15 @@ def test_sigterm_or_ctrl_c_ends_batch_with_one_line_and_resume_finishes(tmp_path
     rows = [{"id": f"id-{i}", "readme": readme(i)} for i in range(count)]
     source = write_jsonl(tmp_path / "in.jsonl", rows)
     output = tmp_path / "out.jsonl"
+
+    def batch(source_argument: str) -> list[str]:
+        return [sys.executable, "-m", "repotag", "batch", source_argument, "--workers", "2", "-o", str(output)]
+
     # Records come from standard input and only the first 300 are sent, so the batch is mid-way when the signal
-    # comes however fast this machine tags (a 3,000-line file could be done before the signal under load).
-    command = [sys.executable, "-m", "repotag", "batch", "-", "--workers", "2", "-o", str(output)]
+    # comes however fast this machine tags (a fast one can finish a 3,000-line file before the signal).
     # A shell starts background jobs with SIGINT ignored, and a child inherits that (as a user's batch would): the
     # batch gets SIGINT's default back, so the test checks repotag's handling wherever pytest runs.
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    process = subprocess.Popen(batch("-"), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, start_new_session=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     process.stdin.write("".join(json.dumps(row) + "\n" for row in rows[:300]))
@@ -261,7 +264,7 @@ def test_sigterm_or_ctrl_c_ends_batch_with_one_line_and_resume_finishes(tmp_path
     assert (process.returncode, stderr) == (
         code, f"repotag: error: {word}: the results written so far are kept; --resume continues from them\n")
     assert 64 <= len(lines(output)) <= 300
-    subprocess.run(command[:4] + [str(source)] + command[5:] + ["--resume"], check=True, capture_output=True)
+    subprocess.run(batch(str(source)) + ["--resume"], check=True, capture_output=True)
     ids = [r["id"] for r in lines(output)]
     assert sorted(ids) == sorted(f"id-{i}" for i in range(count))
 

@@ -46,9 +46,10 @@ MIN_MEANING_COSINE = 0.5
 #: 4 "cloud infrastructure" READMEs in a fold, AUC 0.95). Each renamed default tag with 3+ dev labels ranks its
 #: own READMEs at AUC 0.82 or more in every fold.
 MIN_MEANING_AUC = 0.7
-#: Closer than MIN_MEANING_COSINE but not far, a match needs the labels to confirm it: the base tag's scores rank
-#: the tag's labelled READMEs (one is enough) at this ROC AUC or more. "developer experience helpers" sits 0.47
-#: from dev-exp-lib, whose scores rank its 2 READMEs at AUC 1.0; a new tag's own head from 2 READMEs does worse.
+#: Less close than MIN_MEANING_COSINE but at least this close, a match needs the labels to confirm it: the base
+#: tag's scores rank the tag's labelled READMEs (one is enough; none gives AUC 0.5) at this ROC AUC or more.
+#: "developer experience helpers" sits 0.47 from dev-exp-lib, whose scores rank its 2 READMEs at AUC 1.0; a new
+#: tag's own head from 2 READMEs does worse.
 MIN_CONFIRMED_MEANING_COSINE = 0.4
 MIN_CONFIRMING_AUC = 0.9
 
@@ -211,7 +212,7 @@ class TagModel:
 
         auc = ranking_auc(positives, base_probabilities)
         judged = positives.sum(0)[:, None] >= MIN_AGREEMENT_EXAMPLES  # enough labels to veto a meaning match
-        confirmed = (meaning >= MIN_CONFIRMED_MEANING_COSINE) & positives.any(0)[:, None] & (auc >= MIN_CONFIRMING_AUC)
+        confirmed = (meaning >= MIN_CONFIRMED_MEANING_COSINE) & (auc >= MIN_CONFIRMING_AUC)
         plausible = ((meaning >= MIN_MEANING_COSINE) & ~(judged & (auc < MIN_MEANING_AUC))) | confirmed
         fit = np.where(plausible, meaning, -np.inf)
         fit[list(matches)] = -np.inf
