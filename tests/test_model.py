@@ -53,6 +53,16 @@ def test_custom_taxonomy_mixes_trained_heads_and_zero_shot(trained):
     assert proba[0, 0] > proba[0, 1]
 
 
+def test_unfitted_copy_keeps_the_class_and_settings_but_not_the_training(trained):
+    class Variant(TagModel):
+        pass
+
+    variant = Variant.for_taxonomy(TAX, regularization=10.0).fit(DOCS, LABELS)
+    copy = variant.unfitted_copy()
+    assert type(copy) is Variant and copy.params == variant.params and copy.tags == variant.tags
+    assert not copy.is_trained and variant.is_trained
+
+
 def test_annotator_shares_are_soft_targets():
     model = TagModel.for_taxonomy(TAX)
     targets = model.targets([["database"], ["game"]])

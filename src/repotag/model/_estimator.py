@@ -180,8 +180,8 @@ class TagModel:
         return cls(taxonomy.keys, descriptions, ModelParams(**params), encoder, base)
 
     def unfitted_copy(self) -> "TagModel":
-        """A new, untrained model with the same tags, hyper-parameters, encoder and base (for a CV fold)."""
-        return TagModel(self.tags, self.descriptions, self.params, self.encoder, self.base)
+        """A new, untrained model of the same class, tags, hyper-parameters, encoder and base (for a CV fold)."""
+        return type(self)(self.tags, self.descriptions, self.params, self.encoder, self.base)
 
     def base_probabilities(self, documents: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
         """The base model's probabilities of its own tags (documents x base tags)."""
