@@ -28,6 +28,7 @@ from build_default_model import RECIPE, read_jsonl, training_documents, training
 
 from repotag import Taxonomy  # noqa: E402
 from repotag.model import TagModel  # noqa: E402
+from repotag.pipeline._features import _TOKEN  # noqa: E402  (TF-IDF's own word pattern)
 from repotag.training import LabelledDocument, Trainer, nested_selection_report  # noqa: E402
 
 _FENCE = re.compile(r"^ {0,3}(```|~~~)([^\n]*)\n(.*?)(^ {0,3}\1[^\n]*$|\Z)", re.MULTILINE | re.DOTALL)
@@ -46,7 +47,6 @@ _HOSTS = {"pypi": "pypi", "npmjs": "npm", "npm/v": "npm", "crates.io": "crates",
           "homebrew": "brew", "formulae.brew": "brew", "readthedocs": "rtd", "discord": "discord", "colab": "colab",
           "huggingface.co": "hf", "arxiv": "arxiv", "demo": "demo", "vercel": "vercel", "heroku": "heroku",
           "codecov": "cov"}
-_WORD = re.compile(r"(?u)\b\w\w+\b")
 _RAW_CHARS = 60_000
 
 
@@ -88,7 +88,7 @@ def with_structure_words(documents, readmes, headings=True):
 
 def with_lead_words(documents, readmes, chars=300):
     # One-liners are all lead: the prefixed words' heads learn from 12,719 awesome rows and read a README's opening.
-    return [replace(d, text=d.text + " . " + " ".join("zl" + w for w in _WORD.findall(d.text[:chars].lower())))
+    return [replace(d, text=d.text + " . " + " ".join("zl" + w for w in _TOKEN.findall(d.text[:chars].lower())))
             for d in documents]
 
 
